@@ -1,0 +1,170 @@
+"""The connector contract (STYLE habit 1): ``render`` and ``classify`` are pure; the engine owns all I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import orjson
+
+from gateway.core.retry import parse_retry_after as _parse_retry_after_value
+
+__all__ = [
+    "BodyTemplate",
+    "Connector",
+    "DeliveryContext",
+    "OutboundRequest",
+    "Outcome",
+    "OutcomeKind",
+    "ResponseInfo",
+    "WebhookView",
+    "parse_retry_after",
+]
+
+
+class BodyTemplate(Protocol):
+    """What a compiled template offers a connector (see ``gateway.core.templating``)."""
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        """Return an object with ``body: bytes``, ``content_type: str`` and ``headers: dict[str, str]``."""
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    """What a connector may know of a webhook: never its secret."""
+
+    id: str
+    uid: str
+    name: str
+    url: str
+    connector: str
+    events: tuple[str, ...] = ()
+    project_ids: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    template: BodyTemplate | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The webhook as it appears in payloads and templates."""
+        return {
+            "id": self.id,
+            "uid": self.uid,
+            "name": self.name,
+            "url": self.url,
+            "connector": self.connector,
+            "events": list(self.events),
+            "projectIds": list(self.project_ids),
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """The stored event as the engine hands it to a connector."""
+
+    event: str
+    company_id: str
+    project_id: str | None
+    user: Mapping[str, Any] | None
+    previous_value: Any
+    current_value: Any
+    occurred_at: str | None = None
+    event_id: str = ""
+
+    def blue_envelope(self, webhook: WebhookView) -> dict[str, Any]:
+        """Blue's delivery shape (contract §5), plus company/project/user ids."""
+        user = dict(self.user) if isinstance(self.user, Mapping) else None
+        return {
+            "event": self.event,
+            "webhook": webhook.public(),
+            "previousValue": self.previous_value,
+            "currentValue": self.current_value,
+            "company": {"id": self.company_id},
+            "project": {"id": self.project_id},
+            "user": {"id": user.get("id")} if user else None,
+        }
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """The exact request to send; the engine adds signatures over ``body``."""
+
+    body: bytes
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    """What came back from the endpoint (the body is cut to a few KiB)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+class OutcomeKind(enum.Enum):
+    """How the engine treats an attempt."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GONE = "gone"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on one response: deliver, retry (optionally not before ``retry_after`` s), gone or fail."""
+
+    kind: OutcomeKind
+    retry_after: float | None = None
+    reason: str | None = None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``Retry-After`` (delta or HTTP date), capped at one hour."""
+    value = None
+    for key, val in headers.items():
+        if key.lower() == "retry-after":
+            value = val
+            break
+    return _parse_retry_after_value(value)
+
+
+class Connector:
+    """Base class of every connector; subclasses set the class attributes and may override the two hooks."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    signs: ClassVar[bool] = True
+    options_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": True}
+    default_template: ClassVar[str | None] = None
+    """Name of a built-in template (``templates/<name>.j2``) used when the webhook has none."""
+
+    def context(self, event: DeliveryContext, webhook: WebhookView) -> dict[str, Any]:
+        """The object templates see (and that is sent as JSON when there is no template)."""
+        return event.blue_envelope(webhook)
+
+    def render(self, event: DeliveryContext, webhook: WebhookView) -> OutboundRequest:
+        """Turn the event into the request body; templates raise their own errors."""
+        ctx = self.context(event, webhook)
+        if webhook.template is not None:
+            rendered = webhook.template.render(ctx)
+            return OutboundRequest(
+                body=rendered.body, content_type=rendered.content_type, headers=dict(rendered.headers)
+            )
+        return OutboundRequest(body=orjson.dumps(ctx))
+
+    def classify(self, response: ResponseInfo) -> Outcome:
+        """2xx delivered; 410 gone; 429/503 retry honouring Retry-After; anything else retried."""
+        status = response.status
+        if 200 <= status < 300:
+            return Outcome(OutcomeKind.DELIVERED)
+        if status == 410:
+            return Outcome(OutcomeKind.GONE, reason="gone")
+        if status in (429, 503):
+            return Outcome(
+                OutcomeKind.RETRY, retry_after=parse_retry_after(response.headers), reason=f"http {status}"
+            )
+        return Outcome(OutcomeKind.RETRY, reason=f"http {status}")

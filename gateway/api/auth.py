@@ -1,0 +1,119 @@
+"""Bearer tokens, roles and scopes (contract §2)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from sqlalchemy import select
+
+from gateway.db.models import Token, table
+from gateway.runtime import Runtime
+
+__all__ = ["ROLES", "SCOPES", "Principal", "TokenCache", "hash_token", "new_token", "provide_principal"]
+
+ROLES = ("company-admin", "project-admin")
+SCOPES = ("manage", "ingest")
+CACHE_SECONDS = 5.0
+
+
+def new_token() -> str:
+    """A random API token (shown once, stored hashed)."""
+    return "bgw_" + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of a token: what the database keeps."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: company, user, role, projects and scopes of the token."""
+
+    token_id: str
+    company_id: str
+    user_id: str
+    role: str
+    projects: frozenset[str]
+    scopes: frozenset[str]
+
+    def require(self, scope: str) -> None:
+        """403 unless the token carries ``scope``."""
+        if scope not in self.scopes:
+            raise PermissionDeniedException(detail=f"this token lacks the '{scope}' scope")
+
+    @property
+    def is_company_admin(self) -> bool:
+        """True for company-wide tokens."""
+        return self.role == "company-admin"
+
+    def covers(self, project_ids: Iterable[str]) -> bool:
+        """May this principal see an object limited to ``project_ids`` (empty = all projects)?"""
+        wanted = set(project_ids)
+        if self.is_company_admin:
+            return True
+        return bool(wanted) and wanted <= self.projects
+
+
+class TokenCache:
+    """Token lookups cached for a few seconds: a revocation takes effect within ``CACHE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, token_hash: str) -> tuple[bool, Principal | None]:
+        """(hit, principal)."""
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, token_hash: str, principal: Principal | None) -> None:
+        """Remember a lookup."""
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic() + CACHE_SECONDS, principal)
+
+    def clear(self) -> None:
+        """Forget everything (after a revocation in this process)."""
+        self._entries.clear()
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Litestar dependency: the caller, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException(detail="missing bearer token: send 'Authorization: Bearer <token>'")
+    runtime: Runtime = request.app.state.runtime
+    cache: TokenCache = request.app.state.token_cache
+    digest = hash_token(token.strip())
+    hit, principal = cache.get(digest)
+    if not hit:
+        async with runtime.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(table(Token)).where(Token.token_hash == digest, Token.revoked_at.is_(None))
+                )
+            ).first()
+        principal = None
+        if row is not None:
+            principal = Principal(
+                token_id=row.id,
+                company_id=row.company_id,
+                user_id=row.user_id,
+                role=row.role,
+                projects=frozenset(row.projects or ()),
+                scopes=frozenset(row.scopes or ()),
+            )
+        cache.put(digest, principal)
+    if principal is None:
+        raise NotAuthorizedException(detail="invalid or revoked token")
+    return principal

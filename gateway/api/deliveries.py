@@ -1,0 +1,118 @@
+"""``/v1/deliveries``: one delivery with its attempts, and a manual retry (contract §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.api.auth import Principal, provide_principal
+from gateway.api.errors import conflict, not_found
+from gateway.api.webhooks import iso
+from gateway.db.models import Attempt, Delivery, Webhook, table
+from gateway.runtime import Runtime
+
+__all__ = ["DeliveriesController", "delivery_json", "load_delivery"]
+
+
+def delivery_json(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:
+    """The public delivery object; ``attempts`` only when asked for one delivery."""
+    data: dict[str, Any] = {
+        "id": row.id,
+        "webhookId": row.webhook_id,
+        "eventId": row.event_id,
+        "event": row.event,
+        "messageId": row.message_id,
+        "status": row.status,
+        "attemptCount": row.attempts,
+        "nextAttemptAt": iso(row.next_attempt_at) if row.status == "pending" else None,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+    }
+    if attempts is not None:
+        data["attempts"] = [
+            {
+                "n": a.n,
+                "at": iso(a.at),
+                "durationMs": a.duration_ms,
+                "statusCode": a.status_code,
+                "error": a.error,
+                "responseBody": a.response_body,
+            }
+            for a in attempts
+        ]
+    return data
+
+
+async def load_delivery(conn: AsyncConnection, principal: Principal, delivery_id: str) -> Any:
+    """The delivery if the caller may see its webhook; else 404."""
+    row = (
+        await conn.execute(
+            select(table(Delivery)).where(Delivery.id == delivery_id, Delivery.company_id == principal.company_id)
+        )
+    ).first()
+    if row is None:
+        raise not_found("delivery")
+    if not principal.is_company_admin:
+        projects = await conn.scalar(select(Webhook.project_ids).where(Webhook.id == row.webhook_id))
+        if projects is None or not principal.covers(projects):
+            raise not_found("delivery")
+    return row
+
+
+class DeliveriesController(Controller):
+    """The delivery log."""
+
+    path = "/v1/deliveries"
+    tags = ["deliveries"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @get("/{delivery_id:str}", summary="A delivery and its attempts")
+    async def get_delivery(
+        self, request: Request[Any, Any, Any], principal: Principal, delivery_id: str
+    ) -> dict[str, Any]:
+        """Status, next attempt and every attempt with its response excerpt (≤ 4 KiB)."""
+        principal.require("manage")
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.connect() as conn:
+            row = await load_delivery(conn, principal, delivery_id)
+            attempts = list(
+                await conn.execute(
+                    select(table(Attempt)).where(Attempt.delivery_id == row.id).order_by(Attempt.n, Attempt.id)
+                )
+            )
+        return delivery_json(row, attempts)
+
+    @post("/{delivery_id:str}/retry", status_code=202, summary="Send a delivery again now")
+    async def retry_delivery(
+        self, request: Request[Any, Any, Any], principal: Principal, delivery_id: str
+    ) -> Response[dict[str, Any]]:
+        """Queue one more attempt of a delivered, failed or discarded delivery (same ``webhook-id``)."""
+        principal.require("manage")
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.connect() as conn:
+            row = await load_delivery(conn, principal, delivery_id)
+        if row.status in ("pending", "delivering"):
+            raise conflict(f"delivery is already {row.status}")
+        now = runtime.clock()
+
+        async def write(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                update(Delivery)
+                .where(Delivery.id == row.id, Delivery.status == row.status)
+                .values(
+                    status="pending",
+                    next_attempt_at=now,
+                    lease_until=now + runtime.settings.lease_seconds,
+                    updated_at=now,
+                )
+            )
+            return int(result.rowcount or 0)
+
+        if not await runtime.committer.submit(write):
+            raise conflict("delivery changed meanwhile; read it again")
+        await runtime.kick([row.id])
+        return Response({"id": row.id, "status": "pending"}, status_code=202)

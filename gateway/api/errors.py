@@ -1,0 +1,75 @@
+"""Errors as JSON ``{"status_code", "detail", "extra"?}`` (contract §9); nothing answers 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from gateway.db.groupcommit import DatabaseUnavailable
+
+__all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found"]
+
+log = logging.getLogger("gateway.api")
+
+
+class Unprocessable(HTTPException):
+    """422 naming the field at fault."""
+
+    status_code = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(detail=f"{field}: {message}", extra=[{"key": field, "message": message}])
+
+
+def not_found(what: str) -> HTTPException:
+    """404 for unknown ids and for other tenants' objects alike."""
+    return HTTPException(status_code=404, detail=f"{what} not found")
+
+
+def conflict(message: str) -> HTTPException:
+    """409."""
+    return HTTPException(status_code=409, detail=message)
+
+
+def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any]]:
+    content: dict[str, Any] = {"status_code": status, "detail": detail}
+    if extra:
+        content["extra"] = extra
+    return Response(content, status_code=status, media_type=MediaType.JSON)
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    detail = str(exc.detail)
+    if detail.startswith("Validation failed"):
+        extra = exc.extra if isinstance(exc.extra, list) else None
+        if extra:
+            parts = [f"{e.get('key')}: {e.get('message')}" for e in extra if isinstance(e, dict)]
+            detail = "; ".join(parts) or detail
+        return _body(422, detail, extra)
+    return _body(400, detail, exc.extra)
+
+
+def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return _body(503, "the database is unavailable; try again shortly")
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, HTTPException):
+        return _body(exc.status_code, str(exc.detail), exc.extra)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _body(500, "internal error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ValidationException: _validation,
+    DatabaseUnavailable: _unavailable,
+    OperationalError: _unavailable,
+    DBAPIError: _unavailable,
+    ConnectionError: _unavailable,
+    Exception: _internal,
+}

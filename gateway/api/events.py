@@ -1,0 +1,89 @@
+"""``POST /v1/events`` and ``/v1/events/batch`` (contract §3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.di import Provide
+
+from gateway.api.auth import Principal, provide_principal
+from gateway.api.errors import Unprocessable
+from gateway.ingest import IngestResult, InvalidEvent, PreparedEvent, prepare_event
+from gateway.runtime import Runtime
+
+__all__ = ["EventBatchIn", "EventIn", "EventsController"]
+
+MAX_BATCH = 500
+
+
+class EventIn(msgspec.Struct, omit_defaults=True):
+    """A Blue event as posted to the gateway."""
+
+    event: str
+    id: str | None = None
+    occurredAt: str | None = None
+    projectId: str | None = None
+    user: dict[str, Any] | None = None
+    previousValue: Any = None
+    currentValue: Any = None
+
+
+class EventBatchIn(msgspec.Struct):
+    """Up to 500 events."""
+
+    events: list[dict[str, Any]]
+
+
+class EventAccepted(msgspec.Struct):
+    """The answer for one event."""
+
+    id: str
+    deliveries: int
+    duplicate: bool
+
+
+def _prepare(runtime: Runtime, principal: Principal, raw: Any, prefix: str = "") -> PreparedEvent:
+    try:
+        return prepare_event(raw, principal.company_id, runtime.index, runtime.clock())
+    except InvalidEvent as exc:
+        raise Unprocessable(prefix + exc.field, exc.message) from None
+
+
+class EventsController(Controller):
+    """Direct event ingest."""
+
+    path = "/v1/events"
+    tags = ["events"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/", status_code=202, summary="Ingest one event")
+    async def ingest_one(
+        self, request: Request[Any, Any, Any], principal: Principal, data: EventIn
+    ) -> Response[EventAccepted]:
+        """Store the event and its deliveries in one transaction; 202 after commit, 200 for a duplicate."""
+        principal.require("ingest")
+        runtime: Runtime = request.app.state.runtime
+        prepared = _prepare(runtime, principal, msgspec.to_builtins(data))
+        (result,) = await runtime.ingestor.ingest([prepared])
+        return Response(_accepted(result), status_code=200 if result.duplicate else 202)
+
+    @post("/batch", status_code=202, summary="Ingest up to 500 events")
+    async def ingest_batch(
+        self, request: Request[Any, Any, Any], principal: Principal, data: EventBatchIn
+    ) -> dict[str, list[EventAccepted]]:
+        """All events are validated first; one invalid event rejects the batch with its index."""
+        principal.require("ingest")
+        if not data.events:
+            raise Unprocessable("events", "must hold at least one event")
+        if len(data.events) > MAX_BATCH:
+            raise Unprocessable("events", f"at most {MAX_BATCH} events per batch")
+        runtime: Runtime = request.app.state.runtime
+        prepared = [_prepare(runtime, principal, raw, f"events[{i}].") for i, raw in enumerate(data.events)]
+        results = await runtime.ingestor.ingest(prepared)
+        return {"results": [_accepted(r) for r in results]}
+
+
+def _accepted(result: IngestResult) -> EventAccepted:
+    return EventAccepted(id=result.id, deliveries=result.deliveries, duplicate=result.duplicate)

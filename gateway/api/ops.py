@@ -1,0 +1,67 @@
+"""Operations: liveness, readiness, Prometheus metrics, the event catalog and the connector list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+
+from gateway.api.auth import Principal, provide_principal
+from gateway.core.catalog import EVENT_TYPES
+from gateway.metrics import render_metrics
+from gateway.runtime import Runtime
+
+__all__ = ["CatalogController", "OpsController"]
+
+
+class OpsController(Controller):
+    """Unauthenticated probes for load balancers and Prometheus."""
+
+    path = "/"
+    tags = ["operations"]
+
+    @get("/healthz", summary="Liveness")
+    async def healthz(self) -> dict[str, str]:
+        """200 while the process serves requests."""
+        return {"status": "ok"}
+
+    @get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """200 when the database and broker answer, else 503 naming what is down."""
+        runtime: Runtime = request.app.state.runtime
+        state = await runtime.ping()
+        ready = all(state.values())
+        return Response(
+            {"status": "ready" if ready else "unavailable", **state}, status_code=200 if ready else 503
+        )
+
+    @get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
+    async def metrics(self, request: Request[Any, Any, Any]) -> bytes:
+        """Counters and histograms in the Prometheus text format."""
+        return render_metrics(request.app.state.runtime)
+
+
+class CatalogController(Controller):
+    """What can be subscribed to and delivered through."""
+
+    path = "/v1"
+    tags = ["catalog"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @get("/event-types", summary="The event catalog with a sample of each event")
+    async def event_types(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every subscribable event: name, group, description and a realistic sample."""
+        return [
+            {"name": t.name, "group": t.group, "description": t.description, "sample": t.sample}
+            for t in EVENT_TYPES
+        ]
+
+    @get("/connectors", summary="Loaded connectors, built-ins and plugins")
+    async def connectors(self, request: Request[Any, Any, Any], principal: Principal) -> list[dict[str, Any]]:
+        """Name, description, whether it signs, and its options schema."""
+        runtime: Runtime = request.app.state.runtime
+        return [
+            {"name": c.name, "description": c.description, "signs": c.signs, "optionsSchema": c.options_schema}
+            for c in runtime.connectors
+        ]

@@ -1,0 +1,61 @@
+"""``create_app(settings)``: the one factory of the HTTP application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from gateway import __version__
+from gateway.api.auth import TokenCache
+from gateway.api.deliveries import DeliveriesController
+from gateway.api.errors import EXCEPTION_HANDLERS
+from gateway.api.events import EventsController
+from gateway.api.ops import CatalogController, OpsController
+from gateway.api.webhooks import WebhooksController
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, worker: bool = True
+) -> Litestar:
+    """Build the app; the runtime starts with the app's lifespan and stops with it."""
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    rt = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await rt.start(worker=worker)
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = Litestar(
+        route_handlers=[
+            EventsController,
+            WebhooksController,
+            DeliveriesController,
+            CatalogController,
+            OpsController,
+        ],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Blue Gateway",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        debug=False,
+    )
+    app.state.runtime = rt
+    app.state.token_cache = TokenCache()
+    return app

@@ -1,0 +1,213 @@
+"""``blue-gateway serve | worker | migrate | tokens``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from typing import Annotated
+
+import typer
+from sqlalchemy import select, update
+
+from gateway.api.auth import ROLES, SCOPES, hash_token, new_token
+from gateway.db.engine import make_engine
+from gateway.db.migrate import upgrade
+from gateway.db.models import Token, table
+from gateway.db.tokens import create_token
+from gateway.settings import Settings, SettingsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Blue Gateway: Blue events to signed webhooks, Zapier and Pabbly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+app.add_typer(tokens, name="tokens")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only; workers run elsewhere")] = False,
+) -> None:
+    """Run the HTTP API (and, unless --no-worker, the delivery worker and scheduler)."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _settings(host=host, port=port)
+    _logging(settings.log_level)
+    if no_worker and settings.broker_url.startswith("memory"):
+        typer.echo(
+            "error: --no-worker needs a shared broker (BLUE_GATEWAY_BROKER_URL=redis://, amqp:// or nats://)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    application = create_app(settings, worker=not no_worker)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a delivery worker (and scheduler) against a shared database and broker."""
+    from gateway.runtime import Runtime
+
+    settings = _settings()
+    _logging(settings.log_level)
+    if settings.broker_url.startswith("memory"):
+        typer.echo("error: a separate worker needs a shared broker (redis://, amqp:// or nats://)", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        runtime = Runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start(worker=True)
+        typer.echo("worker started", err=True)
+        await stop.wait()
+        await runtime.stop()
+
+    asyncio.run(run())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (Alembic) up to the newest."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date", err=True)
+
+
+def _split(value: str | None) -> list[str]:
+    return [p.strip() for p in (value or "").split(",") if p.strip()]
+
+
+@tokens.command("create")
+def tokens_create(
+    company: Annotated[str, typer.Option(help="company (tenant) id")],
+    user: Annotated[str, typer.Option(help="user id recorded as creator")],
+    role: Annotated[str, typer.Option(help="company-admin or project-admin")] = "company-admin",
+    projects: Annotated[str | None, typer.Option(help="comma-separated project ids (project-admin)")] = None,
+    scopes: Annotated[str, typer.Option(help="comma-separated: manage,ingest")] = "manage,ingest",
+) -> None:
+    """Create a token and print it alone on stdout (it is shown only once)."""
+    project_list, scope_list = _split(projects), _split(scopes)
+    if role not in ROLES:
+        typer.echo(f"error: --role must be one of {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+    if role == "project-admin" and not project_list:
+        typer.echo("error: a project-admin token needs --projects", err=True)
+        raise typer.Exit(2)
+    bad = sorted(set(scope_list) - set(SCOPES))
+    if bad or not scope_list:
+        typer.echo(f"error: --scopes takes {', '.join(SCOPES)}", err=True)
+        raise typer.Exit(2)
+    token = new_token()
+
+    async def run(conn_url: str) -> None:
+        engine = make_engine(conn_url)
+        try:
+            if conn_url.startswith("sqlite"):
+                await upgrade(engine)
+            await create_token(
+                engine,
+                hash_token(token),
+                company=company,
+                user=user,
+                role=role,
+                projects=project_list,
+                scopes=scope_list,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(_settings().database_url))
+    sys.stdout.write(token + "\n")
+
+
+@tokens.command("list")
+def tokens_list(company: Annotated[str | None, typer.Option(help="only this company")] = None) -> None:
+    """List tokens (id, company, user, role, projects, scopes, revoked) — never the token itself."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                query = select(table(Token)).order_by(Token.created_at)
+                if company:
+                    query = query.where(Token.company_id == company)
+                for row in await conn.execute(query):
+                    state = "revoked" if row.revoked_at else "active"
+                    typer.echo(
+                        f"{row.id}\t{row.company_id}\t{row.user_id}\t{row.role}\t"
+                        f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}"
+                    )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@tokens.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token id shown by 'tokens list'")]) -> None:
+    """Revoke a token by id; it stops working within seconds."""
+    settings = _settings()
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(
+                    update(Token)
+                    .where(Token.id == token_id, Token.revoked_at.is_(None))
+                    .values(revoked_at=time.time())
+                )
+                return int(result.rowcount or 0)
+        finally:
+            await engine.dispose()
+
+    if asyncio.run(run()) == 0:
+        typer.echo(f"error: no active token {token_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {token_id}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,52 @@
+"""Secrets at rest: AES-256-GCM with the key from ``BLUE_GATEWAY_SECRET_KEY`` or a generated key file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = ["SecretBox", "load_or_create_key"]
+
+_VERSION = b"\x01"
+
+
+class SecretBox:
+    """Encrypts and decrypts short secrets; the ciphertext carries a version byte and a random nonce."""
+
+    def __init__(self, key_material: str) -> None:
+        raw = key_material.strip()
+        try:
+            key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            # Any passphrase works: derive a 256-bit key from it.
+            key = hashlib.sha256(raw.encode("utf-8")).digest()
+        self._aead = AESGCM(key)
+
+    def encrypt(self, plaintext: str) -> bytes:
+        """Ciphertext of ``plaintext`` (never equal to it, different on every call)."""
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode("utf-8"), None)
+
+    def decrypt(self, blob: bytes) -> str:
+        """The plaintext of a blob made by :meth:`encrypt`."""
+        if not blob or blob[:1] != _VERSION:
+            raise ValueError("unknown secret format")
+        return self._aead.decrypt(blob[1:13], blob[13:], None).decode("utf-8")
+
+
+def load_or_create_key(path: Path) -> str:
+    """Read the key file beside the SQLite database, creating it (mode 0600) on first start."""
+    if path.exists():
+        return path.read_text().strip()
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

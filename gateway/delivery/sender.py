@@ -1,0 +1,126 @@
+"""The HTTP sender: one aiohttp session per process, SSRF-guarded DNS, no redirects, bounded reads."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from gateway.core.ssrf import TargetRefused, check_address, check_url
+
+__all__ = ["GuardedResolver", "RefusedAddress", "SendResult", "Sender"]
+
+RESPONSE_EXCERPT_BYTES = 4096
+
+
+class RefusedAddress(OSError):
+    """Raised by the resolver when a name resolves only to refused addresses."""
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves names, then refuses private addresses, so a DNS answer cannot point a webhook inward."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Resolve and drop refused addresses; raise if none is left."""
+        results = await self._inner.resolve(host, port, family)
+        if self._allow_private:
+            return results
+        allowed = []
+        for result in results:
+            try:
+                check_address(result["host"], allow_private=False)
+            except TargetRefused:
+                continue
+            allowed.append(result)
+        if not allowed:
+            raise RefusedAddress(f"{host} resolves only to private or reserved addresses")
+        return allowed
+
+    async def close(self) -> None:
+        """Close the wrapped resolver."""
+        await self._inner.close()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one attempt produced: a response, or an error string."""
+
+    status: int | None
+    headers: Mapping[str, str]
+    body: bytes
+    duration_ms: float
+    error: str | None = None
+
+
+class Sender:
+    """Sends one request per call; owns the process's single :class:`aiohttp.ClientSession`."""
+
+    def __init__(self, *, timeout: float, connections_per_host: int, allow_private: bool, user_agent: str) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
+        self._limit_per_host = connections_per_host
+        self._allow_private = allow_private
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the session (inside the running loop)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                limit_per_host=self._limit_per_host,
+                resolver=GuardedResolver(self._allow_private),
+                ttl_dns_cache=30,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
+        """POST ``body`` to ``url``; never raises for network trouble, it reports it."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        started = time.perf_counter()
+        try:
+            check_url(url, allow_private=self._allow_private)
+        except TargetRefused as exc:
+            return SendResult(None, {}, b"", 0.0, f"ssrf: {exc}")
+        out_headers = {"User-Agent": self._user_agent, **headers}
+        try:
+            async with self._session.post(url, data=body, headers=out_headers, allow_redirects=False) as resp:
+                excerpt = await resp.content.read(RESPONSE_EXCERPT_BYTES)
+                return SendResult(resp.status, dict(resp.headers), excerpt, _ms(started))
+        except TimeoutError:
+            return SendResult(None, {}, b"", _ms(started), "timeout")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, RefusedAddress):
+                return SendResult(None, {}, b"", _ms(started), f"ssrf: {exc.os_error}")
+            return SendResult(None, {}, b"", _ms(started), f"connection error: {exc.os_error}")
+        except aiohttp.ClientError as exc:
+            return SendResult(None, {}, b"", _ms(started), f"{type(exc).__name__}: {exc}")
+        except OSError as exc:
+            return SendResult(None, {}, b"", _ms(started), f"connection error: {exc}")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 3)

@@ -1,0 +1,209 @@
+"""Ingest: validate, match, and write an event with all its deliveries in one group-committed transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.core.catalog import derive_project_id
+from gateway.core.ids import new_id
+from gateway.core.matching import MatchIndex
+from gateway.db.groupcommit import GroupCommitter
+from gateway.db.models import Delivery, Event, table
+
+__all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare_event"]
+
+MAX_EVENT_NAME = 100
+MAX_ID = 200
+
+
+class InvalidEvent(ValueError):
+    """An event that cannot be accepted; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event ready to be written: its envelope, project and the webhooks it matched."""
+
+    event_id: str
+    external_id: str
+    company_id: str
+    name: str
+    project_id: str | None
+    envelope: dict[str, Any]
+    webhook_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One event's answer: its id, deliveries created, and whether it was a duplicate."""
+
+    id: str
+    deliveries: int
+    duplicate: bool
+    delivery_ids: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The public answer of contract §3.1."""
+        return {"id": self.id, "deliveries": self.deliveries, "duplicate": self.duplicate}
+
+
+def _optional_str(raw: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidEvent(key, "must be a string")
+    text = str(value)
+    if not text or len(text) > limit:
+        raise InvalidEvent(key, f"must be 1 to {limit} characters")
+    return text
+
+
+def prepare_event(raw: Any, company_id: str, index: MatchIndex, now: float | None = None) -> PreparedEvent:
+    """Validate one posted event and match it; raises :class:`InvalidEvent` naming the bad field."""
+    if not isinstance(raw, Mapping):
+        raise InvalidEvent("body", "an event must be a JSON object")
+    name = raw.get("event")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidEvent("event", "is required and must be a non-empty string")
+    if len(name) > MAX_EVENT_NAME or not name.replace("_", "").replace(".", "").isalnum():
+        raise InvalidEvent("event", "must be at most 100 letters, digits, '_' or '.'")
+    external_id = _optional_str(raw, "id", MAX_ID)
+    occurred_at = raw.get("occurredAt")
+    if occurred_at is not None:
+        if not isinstance(occurred_at, str):
+            raise InvalidEvent("occurredAt", "must be an RFC 3339 string")
+        try:
+            datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidEvent("occurredAt", "must be an RFC 3339 timestamp") from None
+    _optional_str(raw, "projectId", MAX_ID)
+    user = raw.get("user")
+    if user is not None and not isinstance(user, Mapping):
+        raise InvalidEvent("user", 'must be an object such as {"id": "u1"}')
+    event_id = new_id("evt")
+    envelope: dict[str, Any] = {
+        "id": external_id or event_id,
+        "event": name,
+        "occurredAt": occurred_at or _rfc3339(time.time() if now is None else now),
+        "companyId": company_id,
+        "projectId": None,
+        "user": user,
+        "previousValue": raw.get("previousValue"),
+        "currentValue": raw.get("currentValue"),
+    }
+    project_id = derive_project_id({**envelope, "projectId": raw.get("projectId")})
+    envelope["projectId"] = project_id
+    matched = index.match(company_id, name, project_id, envelope)
+    return PreparedEvent(
+        event_id=event_id,
+        external_id=external_id or event_id,
+        company_id=company_id,
+        name=name,
+        project_id=project_id,
+        envelope=envelope,
+        webhook_ids=tuple(s.webhook_id for s in matched),
+    )
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Ingestor:
+    """Writes prepared events through the group committer, then kicks their first attempts."""
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        kick: Callable[[list[str]], Awaitable[None]],
+        *,
+        lease_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._committer = committer
+        self._kick = kick
+        self._lease = lease_seconds
+        self._clock = clock
+
+    async def ingest(self, events: list[PreparedEvent]) -> list[IngestResult]:
+        """Commit, then enqueue; the answer is sent only after the commit."""
+        now = self._clock()
+        results: list[IngestResult] = await self._committer.submit(lambda conn: self._write(conn, events, now))
+        fresh = [d for r in results for d in r.delivery_ids]
+        if fresh:
+            await self._kick(fresh)
+        return results
+
+    async def _write(self, conn: AsyncConnection, events: list[PreparedEvent], now: float) -> list[IngestResult]:
+        by_company: dict[str, set[str]] = {}
+        for ev in events:
+            by_company.setdefault(ev.company_id, set()).add(ev.external_id)
+        existing: dict[tuple[str, str], str] = {}
+        for company_id, ext_ids in by_company.items():
+            rows = await conn.execute(
+                select(Event.external_id, Event.id).where(
+                    Event.company_id == company_id, Event.external_id.in_(ext_ids)
+                )
+            )
+            existing.update({(company_id, ext): eid for ext, eid in rows})
+        event_rows: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
+        results: list[IngestResult] = []
+        reserved_until = now + self._lease
+        for ev in events:
+            key = (ev.company_id, ev.external_id)
+            if key in existing:
+                results.append(IngestResult(existing[key], 0, True))
+                continue
+            existing[key] = ev.event_id
+            event_rows.append(
+                {
+                    "id": ev.event_id,
+                    "company_id": ev.company_id,
+                    "external_id": ev.external_id,
+                    "event": ev.name,
+                    "project_id": ev.project_id,
+                    "payload": orjson.dumps(ev.envelope).decode(),
+                    "created_at": now,
+                }
+            )
+            ids = []
+            for webhook_id in ev.webhook_ids:
+                delivery_id = new_id("dlv")
+                ids.append(delivery_id)
+                delivery_rows.append(
+                    {
+                        "id": delivery_id,
+                        "company_id": ev.company_id,
+                        "event_id": ev.event_id,
+                        "webhook_id": webhook_id,
+                        "event": ev.name,
+                        "message_id": "msg_" + delivery_id[4:],
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "lease_until": reserved_until,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            results.append(IngestResult(ev.event_id, len(ids), False, tuple(ids)))
+        if event_rows:
+            await conn.execute(table(Event).insert(), event_rows)
+        if delivery_rows:
+            await conn.execute(table(Delivery).insert(), delivery_rows)
+        return results

@@ -1,0 +1,29 @@
+"""Prometheus metrics, read from the runtime's own counters when scraped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+__all__ = ["render_metrics"]
+
+
+def render_metrics(runtime: Runtime) -> bytes:
+    """Text exposition format 0.0.4."""
+    lines = [
+        "# HELP blue_gateway_delivery_attempts_total Delivery attempts made by this process.",
+        "# TYPE blue_gateway_delivery_attempts_total counter",
+        f"blue_gateway_delivery_attempts_total {runtime.engine.attempts_made}",
+        "# HELP blue_gateway_commit_batches_total Group-commit transactions written by this process.",
+        "# TYPE blue_gateway_commit_batches_total counter",
+        f"blue_gateway_commit_batches_total {runtime.committer.batches}",
+        "# HELP blue_gateway_commit_ops_total Write operations carried by those transactions.",
+        "# TYPE blue_gateway_commit_ops_total counter",
+        f"blue_gateway_commit_ops_total {runtime.committer.ops}",
+        "# HELP blue_gateway_webhooks_indexed Enabled webhooks in this process's matching index.",
+        "# TYPE blue_gateway_webhooks_indexed gauge",
+        f"blue_gateway_webhooks_indexed {len(runtime.index)}",
+    ]
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,205 @@
+"""The runtime: wires settings to the database, broker, index, committer, engine and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+from taskiq import InMemoryBroker
+
+from connectors.registry import ConnectorRegistry, load_connectors
+from gateway import __version__
+from gateway.core.filters import compile_filter
+from gateway.core.matching import MatchIndex
+from gateway.core.secretbox import SecretBox, load_or_create_key
+from gateway.db.engine import make_engine
+from gateway.db.groupcommit import GroupCommitter
+from gateway.db.migrate import upgrade
+from gateway.db.webhooks import load_subscriptions, read_webhooks_version
+from gateway.delivery.broker import DELIVER_TASK, make_broker
+from gateway.delivery.engine import DeliveryEngine, EngineConfig
+from gateway.delivery.scheduler import Scheduler
+from gateway.delivery.sender import Sender
+from gateway.ingest import Ingestor
+from gateway.settings import Settings
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("gateway")
+KICK_CHUNK = 200
+
+
+class Runtime:
+    """Everything one process needs; ``start`` connects, ``stop`` drains and closes. Importing connects nothing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        connectors: ConnectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = make_engine(settings.database_url)
+        self.committer = GroupCommitter(self.db)
+        self.index = MatchIndex()
+        self.connectors = connectors or load_connectors()
+        self.secretbox = SecretBox(settings.secret_key or load_or_create_key(settings.key_file))
+        self.broker = make_broker(settings.broker_url, max_async_tasks=64)
+        self.sender = Sender(
+            timeout=settings.attempt_timeout,
+            connections_per_host=settings.connections_per_host,
+            allow_private=settings.allow_private_targets,
+            user_agent=f"blue-gateway/{__version__}",
+        )
+        self.engine = DeliveryEngine(
+            config=EngineConfig(
+                schedule=settings.schedule(),
+                attempt_timeout=settings.attempt_timeout,
+                lease_seconds=settings.lease_seconds,
+                disable_after=settings.disable_after,
+                worker_concurrency=settings.worker_concurrency,
+                webhook_concurrency=settings.webhook_concurrency,
+            ),
+            committer=self.committer,
+            connectors=self.connectors,
+            sender=self.sender,
+            secretbox=self.secretbox,
+            compile_template=self.compile_template,
+            on_webhook_disabled=self.index.remove,
+            clock=self._now,
+        )
+        engine = self.engine
+
+        async def deliver(delivery_ids: list[str]) -> None:
+            await engine.deliver_many(delivery_ids)
+
+        self.deliver_task = self.broker.register_task(deliver, task_name=DELIVER_TASK)
+        self.ingestor = Ingestor(self.committer, self.kick, lease_seconds=settings.lease_seconds, clock=self._now)
+        self.scheduler = Scheduler(
+            self.committer,
+            self.kick,
+            interval=settings.scheduler_interval,
+            lease=settings.lease_seconds,
+            clock=self._now,
+            skip_locked=not settings.is_sqlite,
+        )
+        self._index_version = -1
+        self._watcher: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
+        self.started = False
+
+    compile_filter = staticmethod(compile_filter)
+
+    def _now(self) -> float:
+        return self.clock()
+
+    def compile_template(self, spec: Mapping[str, Any] | None, connector: str) -> Any:
+        """The compiled template of a webhook, or None for the connector's default body."""
+        if not spec:
+            return None
+        from gateway.core.templating import compile_template  # type: ignore[import-not-found,unused-ignore]
+
+        return compile_template(spec)
+
+    async def start(self, *, worker: bool = True, scheduler: bool = True, migrate: bool | None = None) -> None:
+        """Connect, migrate the embedded database, load the index, start the background tasks."""
+        if migrate if migrate is not None else self.settings.is_sqlite:
+            await upgrade(self.db)
+        await self.refresh_index(force=True)
+        self.committer.start()
+        await self.broker.startup()
+        if worker:
+            await self.sender.start()
+            if not isinstance(self.broker, InMemoryBroker):
+                from taskiq.api import run_receiver_task
+
+                self._receiver = asyncio.create_task(
+                    run_receiver_task(self.broker, max_async_tasks=64, run_startup=False), name="taskiq-receiver"
+                )
+        if scheduler:
+            self.scheduler.start()
+        self._watcher = asyncio.create_task(self._watch_index(), name="index-watcher")
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop background work and close connections."""
+        for task in (self._watcher, self._receiver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.scheduler.stop()
+        if isinstance(self.broker, InMemoryBroker):
+            await self.broker.wait_all()
+        await self.broker.shutdown()
+        await self.committer.stop()
+        await self.sender.close()
+        await self.db.dispose()
+        self.started = False
+
+    async def kick(self, delivery_ids: list[str]) -> None:
+        """Hand deliveries to the broker; if that fails their reservation expires and the scheduler retries."""
+        try:
+            for i in range(0, len(delivery_ids), KICK_CHUNK):
+                await self.deliver_task.kiq(delivery_ids[i : i + KICK_CHUNK])
+        except Exception as exc:
+            log.warning("broker unavailable, %d deliveries wait for the scheduler: %s", len(delivery_ids), exc)
+
+    async def refresh_index(self, *, force: bool = False) -> None:
+        """Reload the matching index when another process changed a webhook."""
+        async with self.db.connect() as conn:
+            version = await read_webhooks_version(conn)
+            if not force and version == self._index_version:
+                return
+            subs = await load_subscriptions(conn, compile_filter)
+        self.index.replace_all(subs)
+        self._index_version = version
+
+    async def _watch_index(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.settings.scheduler_interval, 0.2))
+            try:
+                await self.refresh_index()
+            except Exception as exc:
+                log.warning("index refresh failed: %s", type(exc).__name__)
+
+    async def ping(self) -> dict[str, bool]:
+        """Readiness of the database and the broker."""
+        state = {"database": False, "broker": False}
+        try:
+            async with self.db.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+            state["database"] = True
+        except Exception:  # noqa: S110 - reported as not ready
+            pass
+        state["broker"] = await broker_reachable(self.settings.broker_url)
+        return state
+
+
+async def broker_reachable(url: str, wait: float = 2.0) -> bool:
+    """The in-memory broker is always there; a networked one must accept a TCP connection."""
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        return True
+    default_ports = {"redis": 6379, "rediss": 6380, "amqp": 5672, "amqps": 5671, "nats": 4222, "tls": 4222}
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                parts.hostname or "127.0.0.1", parts.port or default_ports.get(parts.scheme, 0)
+            ),
+            wait,
+        )
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

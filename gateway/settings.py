@@ -1,0 +1,129 @@
+"""One :class:`Settings` object, read from ``BLUE_GATEWAY_*`` environment variables (contract §10)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gateway.core.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_duration
+
+__all__ = ["PREFIX", "Settings", "SettingsError"]
+
+PREFIX = "BLUE_GATEWAY_"
+
+
+class SettingsError(ValueError):
+    """A ``BLUE_GATEWAY_*`` variable has a value that cannot be used."""
+
+
+def _doc(text: str) -> dict[str, Any]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, its default and what it does. The env name is ``BLUE_GATEWAY_`` + the upper-case name."""
+
+    database_url: str = field(
+        default="sqlite+aiosqlite:///./blue-gateway.db",
+        metadata=_doc("SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://..."),
+    )
+    broker_url: str = field(
+        default="memory://", metadata=_doc("taskiq broker: memory://, redis://, amqp:// or nats://")
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("address `serve` listens on"))
+    port: int = field(default=8080, metadata=_doc("port `serve` listens on"))
+    secret_key: str = field(
+        default="", metadata=_doc("key that encrypts webhook secrets at rest; empty = key file beside SQLite db")
+    )
+    allow_private_targets: bool = field(
+        default=False, metadata=_doc("allow loopback/private target URLs (local development only)")
+    )
+    retry_schedule: str = field(default=DEFAULT_SCHEDULE, metadata=_doc("delays before each attempt"))
+    attempt_timeout: float = field(default=15.0, metadata=_doc("seconds one delivery attempt may take"))
+    max_body_bytes: int = field(default=1024 * 1024, metadata=_doc("largest accepted request body (bytes)"))
+    disable_after: float = field(
+        default=5 * 86400.0, metadata=_doc("disable a webhook failing with no success for this long")
+    )
+    retention: float = field(default=30 * 86400.0, metadata=_doc("how long deliveries and events are kept"))
+    lease_seconds: float = field(
+        default=30.0,
+        metadata=_doc("how long an enqueued or claimed delivery stays reserved before it is due again"),
+    )
+    scheduler_interval: float = field(
+        default=1.0, metadata=_doc("how often due retries and expired leases are moved to the broker")
+    )
+    worker_concurrency: int = field(default=256, metadata=_doc("concurrent attempts per worker process"))
+    webhook_concurrency: int = field(default=32, metadata=_doc("concurrent attempts per webhook"))
+    connections_per_host: int = field(default=64, metadata=_doc("outbound connection pool size per host"))
+    log_level: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from ``BLUE_GATEWAY_<NAME>``; ``overrides`` win over the environment."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.schedule()  # fail fast on a bad schedule
+        return settings
+
+    def schedule(self) -> RetrySchedule:
+        """The parsed retry schedule."""
+        try:
+            return RetrySchedule.parse(self.retry_schedule)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}RETRY_SCHEDULE: {exc}") from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True on the embedded database."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for in-memory or another database."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+    @property
+    def key_file(self) -> Path:
+        """Where the generated secret key lives on the embedded default."""
+        db = self.sqlite_path
+        return (db.parent if db else Path(".")) / "blue-gateway.key"
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return parse_duration(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None
+    return raw
+
+
+def documented_settings() -> dict[str, str]:
+    """Env name -> description, for docs and the docs test."""
+    return {PREFIX + f.name.upper(): str(f.metadata.get("doc", "")) for f in fields(Settings)}

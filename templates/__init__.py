@@ -1,0 +1,1 @@
+"""Default templates of the built-in connectors, shipped inside the wheel (read with importlib.resources)."""

@@ -1,0 +1,175 @@
+"""Shared fixtures: a real local HTTP receiver and the real app on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from litestar.testing import AsyncTestClient
+
+from gateway.api.auth import hash_token, new_token
+from gateway.app import create_app
+from gateway.db.tokens import create_token
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+
+@dataclass
+class Captured:
+    """One request the receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A real aiohttp server on 127.0.0.1; answers from a script of responses, then 200."""
+
+    url: str = ""
+    requests: list[Captured] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    default: tuple[int, dict[str, str], str] = (200, {}, "ok")
+
+    def respond(self, *responses: tuple[int, dict[str, str], str]) -> None:
+        self.script.extend(responses)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Captured(request.path, dict(request.headers), body, time.time()))
+        status, headers, text = self.script.pop(0) if self.script else self.default
+        return web.Response(status=status, headers=headers, text=text)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{port}"
+    yield rec
+    await runner.cleanup()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+class FakeClock:
+    """Time the test controls: the engine and scheduler read it instead of the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Gateway:
+    """The running app, its client and runtime, and token helpers."""
+
+    client: AsyncTestClient[Any]
+    runtime: Runtime
+
+    async def token(
+        self,
+        company: str = "acme",
+        *,
+        role: str = "company-admin",
+        projects: tuple[str, ...] = (),
+        scopes: tuple[str, ...] = ("manage", "ingest"),
+        user: str = "user-1",
+    ) -> dict[str, str]:
+        token = new_token()
+        await create_token(
+            self.runtime.db,
+            hash_token(token),
+            company=company,
+            user=user,
+            role=role,
+            projects=projects,
+            scopes=scopes,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def webhook(self, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+        resp = await self.client.post("/v1/webhooks", json=body, headers=auth)
+        assert resp.status_code == 201, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def event(self, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+        resp = await self.client.post("/v1/events", json=body, headers=auth)
+        assert resp.status_code in (200, 202), resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+
+def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
+        "allow_private_targets": True,
+        "retry_schedule": "0,0.2s,0.2s,0.2s,0.2s",
+        "scheduler_interval": 0.05,
+        "lease_seconds": 2.0,
+        "attempt_timeout": 5.0,
+        "secret_key": "test-secret-key",
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """Start gateways with settings overrides (and optionally a clock); all are stopped at the end."""
+    stack: list[AsyncTestClient[Any]] = []
+
+    async def start(clock: Callable[[], float] | None = None, **overrides: Any) -> Gateway:
+        settings = test_settings(tmp_path, **overrides)
+        runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
+        app = create_app(settings, runtime=runtime)
+        client = AsyncTestClient(app, raise_server_exceptions=False)
+        await client.__aenter__()
+        stack.append(client)
+        return Gateway(client, runtime)
+
+    yield start
+    for client in reversed(stack):
+        await client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return await gateway_factory()  # type: ignore[no-any-return]
