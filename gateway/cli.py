@@ -40,6 +40,7 @@ def _settings(**overrides: object) -> Settings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("taskiq").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
 @app.command()

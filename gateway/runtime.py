@@ -115,6 +115,9 @@ class Runtime:
             await upgrade(self.db)
         await self.refresh_index(force=True)
         self.committer.start()
+        consumes = worker and not isinstance(self.broker, InMemoryBroker)
+        if consumes:
+            self.broker.is_worker_process = True  # brokers declare their consuming side only then
         await self.broker.startup()
         if worker:
             await self.sender.start()

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+import uvicorn
 from aiohttp import web
-from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.auth import hash_token, new_token
 from gateway.app import create_app
+from gateway.db.engine import make_engine
 from gateway.db.tokens import create_token
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -99,8 +103,9 @@ class FakeClock:
 class Gateway:
     """The running app, its client and runtime, and token helpers."""
 
-    client: AsyncTestClient[Any]
+    client: httpx.AsyncClient
     runtime: Runtime
+    db: AsyncEngine  # the test's own engine: the app runs on another event loop
 
     async def token(
         self,
@@ -151,23 +156,45 @@ def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
 GatewayFactory = Callable[..., Any]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
-    """Start gateways with settings overrides (and optionally a clock); all are stopped at the end."""
-    stack: list[AsyncTestClient[Any]] = []
+    """Start real gateways (uvicorn on a local port, this test's event loop); all are stopped at the end."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
 
-    async def start(clock: Callable[[], float] | None = None, **overrides: Any) -> Gateway:
+    async def start(
+        clock: Callable[[], float] | None = None, worker_mode: bool = True, **overrides: Any
+    ) -> Gateway:
         settings = test_settings(tmp_path, **overrides)
         runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
-        app = create_app(settings, runtime=runtime)
-        client = AsyncTestClient(app, raise_server_exceptions=False)
-        await client.__aenter__()
-        stack.append(client)
-        return Gateway(client, runtime)
+        app = create_app(settings, runtime=runtime, worker=worker_mode)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        task = asyncio.create_task(server.serve())
+        servers.append((server, task))
+        await eventually(lambda: server.started or task.done(), timeout=20)
+        if task.done():
+            task.result()
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        closers.append(client.aclose)
+        db = make_engine(settings.database_url)
+        closers.append(db.dispose)
+        return Gateway(client, runtime, db)
 
     yield start
-    for client in reversed(stack):
-        await client.__aexit__(None, None, None)
+    for close in closers:
+        await close()
+    for server, task in reversed(servers):
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture

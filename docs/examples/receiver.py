@@ -17,7 +17,7 @@ SECRET = os.environ.get("WEBHOOK_SECRET", "")
 
 
 def standard_key(secret: str) -> bytes:
-    return base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
+    return base64.b64decode(secret[len("whsec_") :]) if secret.startswith("whsec_") else secret.encode()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -33,7 +33,9 @@ class Handler(BaseHTTPRequestHandler):
             msg_id, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
             digest = hmac.new(standard_key(SECRET), f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
             expected = "v1," + base64.b64encode(digest).decode()
-            ok_std = any(hmac.compare_digest(expected, s) for s in self.headers.get("webhook-signature", "").split())
+            ok_std = any(
+                hmac.compare_digest(expected, s) for s in self.headers.get("webhook-signature", "").split()
+            )
             print(f"X-Signature valid: {ok_blue}   webhook-signature valid: {ok_std}   webhook-id: {msg_id}")
         self.send_response(200)
         self.end_headers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -51,6 +52,45 @@ class _Claim:
     event_name: str
     payload: dict[str, Any]
     webhook: Any  # a Core row of the webhooks table, or None when it was deleted
+
+
+class _Lane:
+    """Per-webhook concurrency: at most ``cap`` attempts at once, a bounded queue of waiters behind them."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def idle(self) -> bool:
+        return self.active == 0 and not self.waiting
+
+    async def acquire(self, cap: int, max_wait: float) -> bool:
+        """True with a slot; False when the queue is full or the wait outlived ``max_wait`` (lease safety)."""
+        if self.active < cap:
+            self.active += 1
+            return True
+        if len(self.waiting) >= cap * 4:
+            return False
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=max_wait)
+        except TimeoutError:
+            if future.done():  # the slot arrived just as the wait ran out: keep it
+                return True
+            future.cancel()
+            return False
+        return True
+
+    def release(self) -> None:
+        """Hand the slot to the next live waiter, or free it."""
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.active -= 1
 
 
 @dataclass
@@ -103,24 +143,21 @@ class DeliveryEngine:
         self._on_disabled = on_webhook_disabled
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
-        self._in_flight: dict[str, int] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
         self.user_agent = f"blue-gateway/{__version__}"
         self.attempts_made = 0
 
     async def deliver_many(self, delivery_ids: list[str]) -> None:
-        """Work a batch of deliveries concurrently (bounded by the worker's slots)."""
+        """Work a batch of deliveries concurrently; claims of the whole batch share transactions."""
         await asyncio.gather(*(self._guarded(d) for d in delivery_ids))
 
     async def _guarded(self, delivery_id: str) -> None:
-        async with self._slots:
-            try:
-                await self.deliver(delivery_id)
-            except Exception:
-                # The lease expires and the scheduler hands the delivery out again: nothing is lost.
-                log.exception(
-                    "delivery %s failed inside the engine; it will be retried after its lease", delivery_id
-                )
+        try:
+            await self.deliver(delivery_id)
+        except Exception:
+            # The lease expires and the scheduler hands the delivery out again: nothing is lost.
+            log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
 
     async def deliver(self, delivery_id: str) -> None:
         """One attempt of one delivery, if it is still due."""
@@ -132,17 +169,20 @@ class DeliveryEngine:
         if row is None or not row.enabled:
             await self._committer.submit(lambda conn: self._set_status(conn, claim, "discarded"))
             return
-        if self._in_flight.get(row.id, 0) >= self.config.webhook_concurrency:
-            # One slow endpoint must not hold the worker pool: hand the delivery back for a moment.
+        lane = self._lanes.setdefault(row.id, _Lane())
+        if not await lane.acquire(self.config.webhook_concurrency, self.config.lease_seconds):
+            # One slow endpoint must not hold the worker: hand the delivery back for a moment.
+            if lane.idle:
+                self._lanes.pop(row.id, None)
             await self._committer.submit(lambda conn: self._release(conn, claim, self.clock() + 0.25))
             return
-        self._in_flight[row.id] = self._in_flight.get(row.id, 0) + 1
         try:
-            await self._attempt(claim, row)
+            async with self._slots:
+                await self._attempt(claim, row)
         finally:
-            self._in_flight[row.id] -= 1
-            if not self._in_flight[row.id]:
-                del self._in_flight[row.id]
+            lane.release()
+            if lane.idle:
+                self._lanes.pop(row.id, None)
 
     async def _attempt(self, claim: _Claim, row: Any) -> None:
         connector = self._connectors.get(row.connector)

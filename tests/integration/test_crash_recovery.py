@@ -1,0 +1,130 @@
+"""SIGKILL the real server mid-delivery; after a restart every accepted event still arrives (issue 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+
+from tests.conftest import eventually
+
+BIN = Path(sys.executable).parent / "blue-gateway"
+EVENTS = 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BLUE_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/crash.db",
+        "BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS": "true",
+        "BLUE_GATEWAY_LEASE_SECONDS": "2",
+        "BLUE_GATEWAY_ATTEMPT_TIMEOUT": "3",
+        "BLUE_GATEWAY_SCHEDULER_INTERVAL": "0.2",
+        "BLUE_GATEWAY_RETRY_SCHEDULE": "0,0.5s,0.5s,0.5s,0.5s,0.5s",
+        "BLUE_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+
+
+def _serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "ab"),
+    )
+
+
+async def _wait_healthy(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+
+        async def up() -> bool:
+            try:
+                return (await client.get(f"{base}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(up, timeout=30, interval=0.1)
+
+
+async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
+    seen: set[str] = set()
+    hits = 0
+
+    async def handle(request: web.Request) -> web.Response:
+        nonlocal hits
+        await request.read()
+        await asyncio.sleep(0.005)  # a realistic receiver: deliveries are still in flight when the kill lands
+        hits += 1
+        seen.add(request.headers["webhook-id"])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    rport = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", rport).start()
+
+    token = subprocess.run(
+        [str(BIN), "tokens", "create", "--company", "acme", "--user", "ops"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _serve(tmp_path, port)
+    try:
+        await _wait_healthy(base)
+        auth = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client:
+            created = await client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{rport}/hook"})
+            assert created.status_code == 201, created.text
+            accepted = 0
+            for start in range(0, EVENTS, 100):
+                batch = [
+                    {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
+                    for i in range(start, start + 100)
+                ]
+                resp = await client.post("/v1/events/batch", json={"events": batch})
+                assert resp.status_code == 202, resp.text
+                accepted += sum(1 for r in resp.json()["results"] if r["deliveries"] == 1)
+        assert accepted == EVENTS
+        await eventually(lambda: len(seen) >= 50, timeout=30, interval=0.005)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        at_kill = len(seen)
+        assert at_kill < EVENTS, "every event was delivered before the kill; the test proved nothing"
+
+        server = _serve(tmp_path, port)
+        await _wait_healthy(base)
+        started = time.monotonic()
+        await eventually(lambda: len(seen) >= EVENTS, timeout=60, interval=0.05)
+        assert len(seen) == EVENTS
+        assert hits >= EVENTS
+        print(f"delivered {at_kill} before SIGKILL, the rest {time.monotonic() - started:.1f}s after restart")
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        await runner.cleanup()
