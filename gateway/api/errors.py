@@ -24,6 +24,12 @@ class Unprocessable(HTTPException):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(detail=f"{field}: {message}", extra=[{"key": field, "message": message}])
 
+    def with_extra(self, details: dict[str, Any]) -> Unprocessable:
+        """Attach more facts (such as what an endpoint answered) to the first ``extra`` entry."""
+        if isinstance(self.extra, list) and self.extra:
+            self.extra[0].update(details)
+        return self
+
 
 def not_found(what: str) -> HTTPException:
     """404 for unknown ids and for other tenants' objects alike."""

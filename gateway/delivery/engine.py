@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import DeliveryContext, OutboundRequest, Outcome, OutcomeKind, ResponseInfo, WebhookView
+from connectors.base import DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
 from gateway import __version__
 from gateway.core.retry import RetrySchedule
@@ -185,52 +185,44 @@ class DeliveryEngine:
                 self._lanes.pop(row.id, None)
 
     async def _attempt(self, claim: _Claim, row: Any) -> None:
-        connector = self._connectors.get(row.connector)
         started = self.clock()
-        if connector is None:
-            await self._record(
-                claim,
-                row,
-                started,
-                None,
-                Outcome(OutcomeKind.FAIL, reason="unknown connector"),
-                f"connector_unavailable: {row.connector!r} is not loaded",
-            )
-            return
-        prepared = self._prepare(row)
-        context = _context_of(claim.payload)
-        try:
-            request = connector.render(context, prepared.view)
-        except Exception as exc:
-            reason = f"template_error: {exc}"
-            await self._record(claim, row, started, None, Outcome(OutcomeKind.FAIL, reason=reason), reason)
-            return
-        headers = self._headers(request, claim, prepared, row, connector.signs)
-        result = await self._sender.send(row.url, request.body, headers)
-        self.attempts_made += 1
-        if result.status is None:
-            outcome = Outcome(
-                OutcomeKind.FAIL if (result.error or "").startswith("ssrf") else OutcomeKind.RETRY,
-                reason=result.error,
-            )
-        else:
-            outcome = connector.classify(ResponseInfo(result.status, result.headers, result.body))
-        await self._record(claim, row, started, result, outcome, result.error)
+        result, outcome = await self.send_once(row, claim.payload, claim.message_id)
+        await self._record(claim, row, started, result, outcome, result.error if result else outcome.reason)
 
-    def _headers(
-        self, request: OutboundRequest, claim: _Claim, prepared: _Prepared, row: Any, signs: bool
-    ) -> dict[str, str]:
+    def build_request(self, row: Any, payload: Mapping[str, Any], message_id: str) -> tuple[bytes, dict[str, str]]:
+        """The exact body and headers of one attempt (signed). Raises ``LookupError`` or the template's error."""
+        connector = self._connectors.get(row.connector)
+        if connector is None:
+            raise LookupError(f"connector_unavailable: {row.connector!r} is not loaded")
+        prepared = self._prepare(row)
+        request = connector.render(_context_of(payload), prepared.view)
         headers = {**prepared.header_values, **request.headers}
         headers["Content-Type"] = request.content_type
-        headers["x-blue-event"] = claim.event_name
-        if signs:
+        headers["x-blue-event"] = str(payload.get("event", ""))
+        if connector.signs:
             timestamp = int(self.clock())
-            headers.update(
-                signature_headers(
-                    list(row.signing or ()), prepared.secrets, claim.message_id, timestamp, request.body
-                )
-            )
-        return headers
+            signing = list(row.signing or ())
+            headers.update(signature_headers(signing, prepared.secrets, message_id, timestamp, request.body))
+        return request.body, headers
+
+    async def send_once(
+        self, row: Any, payload: Mapping[str, Any], message_id: str
+    ) -> tuple[SendResult | None, Outcome]:
+        """Render, sign, send and classify one attempt; no bookkeeping. ``None`` result: nothing was sent."""
+        try:
+            body, headers = self.build_request(row, payload, message_id)
+        except LookupError as exc:
+            return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
+        except Exception as exc:
+            return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
+        result = await self._sender.send(row.url, body, headers)
+        self.attempts_made += 1
+        if result.status is None:
+            refused = (result.error or "").startswith("ssrf")
+            return result, Outcome(OutcomeKind.FAIL if refused else OutcomeKind.RETRY, reason=result.error)
+        connector = self._connectors.get(row.connector)
+        assert connector is not None
+        return result, connector.classify(ResponseInfo(result.status, result.headers, result.body))
 
     def _prepare(self, row: Any) -> _Prepared:
         """Decrypt secrets and compile the template once per webhook version."""
