@@ -15,6 +15,8 @@ from gateway.api.deliveries import DeliveriesController
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
+from gateway.api.sources import SourceIngestController, SourcesController
+from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -41,9 +43,12 @@ def create_app(
         route_handlers=[
             EventsController,
             WebhooksController,
+            WebhookActionsController,
             DeliveriesController,
             CatalogController,
             OpsController,
+            SourcesController,
+            SourceIngestController,
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -58,4 +63,5 @@ def create_app(
     )
     app.state.runtime = rt
     app.state.token_cache = TokenCache()
+    app.state.source_secrets = {}
     return app

@@ -9,18 +9,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.catalog import derive_project_id
 from gateway.core.ids import new_id
 from gateway.core.matching import MatchIndex
 from gateway.db.groupcommit import GroupCommitter
-from gateway.db.models import Delivery, Event, table
+from gateway.db.models import Delivery, Event, SourceReceipt, table
 
 __all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare_event"]
 
 MAX_EVENT_NAME = 100
+SOURCE_DEDUPE_SECONDS = 86400.0
 MAX_ID = 200
 
 
@@ -44,6 +45,8 @@ class PreparedEvent:
     project_id: str | None
     envelope: dict[str, Any]
     webhook_ids: tuple[str, ...]
+    receipt: tuple[str, str] | None = None
+    """(source id, body hash) for Blue's own deliveries, which carry no event id: deduplicated for 24 h."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,11 @@ class Ingestor:
             if key in existing:
                 results.append(IngestResult(existing[key], 0, True))
                 continue
+            if ev.receipt is not None:
+                seen = await _receipt(conn, ev.receipt, ev.event_id, now)
+                if seen is not None:
+                    results.append(IngestResult(seen, 0, True))
+                    continue
             existing[key] = ev.event_id
             event_rows.append(
                 {
@@ -207,3 +215,20 @@ class Ingestor:
         if delivery_rows:
             await conn.execute(table(Delivery).insert(), delivery_rows)
         return results
+
+
+async def _receipt(conn: AsyncConnection, receipt: tuple[str, str], event_id: str, now: float) -> str | None:
+    """The event id of an identical body seen in the last 24 h, else record this one and return None."""
+    source_id, body_hash = receipt
+    r = table(SourceReceipt).c
+    row = (
+        await conn.execute(select(r.event_id, r.at).where(r.source_id == source_id, r.body_hash == body_hash))
+    ).first()
+    if row is not None and row.at >= now - SOURCE_DEDUPE_SECONDS:
+        return str(row.event_id)
+    if row is not None:
+        await conn.execute(delete(table(SourceReceipt)).where(r.source_id == source_id, r.body_hash == body_hash))
+    await conn.execute(
+        table(SourceReceipt).insert().values(source_id=source_id, body_hash=body_hash, event_id=event_id, at=now)
+    )
+    return None

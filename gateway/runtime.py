@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
+from gateway.db.retention import prune_once
 from gateway.db.webhooks import load_subscriptions, read_webhooks_version
 from gateway.delivery.broker import DELIVER_TASK, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
@@ -33,6 +35,7 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger("gateway")
 KICK_CHUNK = 200
+RETENTION_INTERVAL = 600.0
 
 
 class Runtime:
@@ -94,6 +97,7 @@ class Runtime:
         self._index_version = -1
         self._watcher: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.started = False
 
     compile_filter = staticmethod(compile_filter)
@@ -129,12 +133,13 @@ class Runtime:
                 )
         if scheduler:
             self.scheduler.start()
+            self._retention = asyncio.create_task(self._retention_loop(), name="retention")
         self._watcher = asyncio.create_task(self._watch_index(), name="index-watcher")
         self.started = True
 
     async def stop(self) -> None:
         """Stop background work and close connections."""
-        for task in (self._watcher, self._receiver):
+        for task in (self._watcher, self._receiver, self._retention):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -173,6 +178,25 @@ class Runtime:
                 await self.refresh_index()
             except Exception as exc:
                 log.warning("index refresh failed: %s", type(exc).__name__)
+
+    async def prune(self) -> int:
+        """Apply retention now; returns how many deliveries and events were removed."""
+        removed = 0
+        while True:
+            n = await self.committer.submit(
+                functools.partial(prune_once, now=self.clock(), retention=self.settings.retention)
+            )
+            removed += n
+            if n == 0:
+                return removed
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception as exc:
+                log.warning("retention run failed: %s", type(exc).__name__)
+            await asyncio.sleep(RETENTION_INTERVAL)
 
     async def ping(self) -> dict[str, bool]:
         """Readiness of the database and the broker."""

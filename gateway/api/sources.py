@@ -1,0 +1,171 @@
+"""Blue's own webhooks pointed at the gateway: ``/v1/sources`` (contract §3.2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+import orjson
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.api.auth import Principal, provide_principal
+from gateway.api.errors import Unprocessable, not_found
+from gateway.api.webhooks import iso
+from gateway.core.catalog import HEALTH_CHECK
+from gateway.core.ids import new_id
+from gateway.core.signing import verify_blue
+from gateway.db.models import Company, Source, table
+from gateway.ingest import InvalidEvent, prepare_event
+from gateway.runtime import Runtime
+
+__all__ = ["SourceIngestController", "SourcesController"]
+
+
+class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``secret`` is the one Blue's ``createWebhook`` returned."""
+
+    name: str
+    secret: str
+    projectIds: list[str] = msgspec.field(default_factory=list)
+
+
+def _source_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "projectIds": list(row.project_ids or ()),
+        "ingestPath": f"/v1/sources/{row.id}/events",
+        "createdAt": iso(row.created_at),
+    }
+
+
+def _company_admin(principal: Principal) -> None:
+    principal.require("manage")
+    if not principal.is_company_admin:
+        raise HTTPException(status_code=403, detail="sources are managed by a company-admin")
+
+
+class SourcesController(Controller):
+    """Create, list and delete sources (company-admin)."""
+
+    path = "/v1/sources"
+    tags = ["sources"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/", status_code=201, summary="Register a Blue webhook as a source")
+    async def create_source(
+        self, request: Request[Any, Any, Any], principal: Principal, data: SourceIn
+    ) -> dict[str, Any]:
+        """Point Blue's webhook at the returned ``ingestPath``; its ``X-Signature`` is checked with ``secret``."""
+        _company_admin(principal)
+        if not data.name.strip() or len(data.name) > 200:
+            raise Unprocessable("name", "must be 1 to 200 characters")
+        if not 8 <= len(data.secret) <= 256:
+            raise Unprocessable("secret", "must be 8 to 256 characters")
+        runtime: Runtime = request.app.state.runtime
+        now = runtime.clock()
+        values: dict[str, Any] = {
+            "id": new_id("src"),
+            "company_id": principal.company_id,
+            "name": data.name,
+            "secret_ct": runtime.secretbox.encrypt(data.secret),
+            "project_ids": sorted(set(data.projectIds)),
+            "created_at": now,
+        }
+
+        async def write(conn: AsyncConnection) -> None:
+            if await conn.scalar(select(Company.id).where(Company.id == principal.company_id)) is None:
+                await conn.execute(table(Company).insert().values(id=principal.company_id, created_at=now))
+            await conn.execute(table(Source).insert().values(**values))
+
+        await runtime.committer.submit(write)
+        return _source_json(SimpleNamespace(**values))
+
+    @get("/", summary="List sources")
+    async def list_sources(self, request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
+        """Every source of the company (secrets never shown)."""
+        _company_admin(principal)
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.connect() as conn:
+            rows = await conn.execute(
+                select(table(Source)).where(Source.company_id == principal.company_id).order_by(Source.id.desc())
+            )
+            return {"data": [_source_json(r) for r in rows]}
+
+    @delete("/{source_id:str}", status_code=204, summary="Delete a source")
+    async def delete_source(self, request: Request[Any, Any, Any], principal: Principal, source_id: str) -> None:
+        """Blue's deliveries to it are refused afterwards (404)."""
+        _company_admin(principal)
+        runtime: Runtime = request.app.state.runtime
+
+        async def write(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                sql_delete(table(Source)).where(Source.id == source_id, Source.company_id == principal.company_id)
+            )
+            return int(result.rowcount or 0)
+
+        if not await runtime.committer.submit(write):
+            raise not_found("source")
+        request.app.state.source_secrets.pop(source_id, None)
+
+
+class SourceIngestController(Controller):
+    """Where Blue delivers: authenticated by ``X-Signature``, not by a bearer token."""
+
+    path = "/v1/sources/{source_id:str}/events"
+    tags = ["sources"]
+
+    @post("/", status_code=202, summary="Blue's webhook deliveries (signed with X-Signature)")
+    async def receive(self, request: Request[Any, Any, Any], source_id: str) -> Response[dict[str, Any]]:
+        """Verify the signature over the raw body, answer health checks, dedupe identical bodies for 24 h."""
+        runtime: Runtime = request.app.state.runtime
+        source = await _load_source(request, runtime, source_id)
+        body = await request.body()
+        if not verify_blue(source["secret"], body, request.headers.get("x-signature")):
+            raise NotAuthorizedException(detail="missing or invalid X-Signature")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise HTTPException(status_code=400, detail="body is not valid JSON") from None
+        if isinstance(payload, dict) and payload.get("event") == HEALTH_CHECK.name:
+            return Response({"status": "ok"}, status_code=200)
+        try:
+            prepared = prepare_event(payload, source["company_id"], runtime.index, runtime.clock())
+        except InvalidEvent as exc:
+            raise Unprocessable(exc.field, exc.message) from None
+        if source["project_ids"] and prepared.project_id not in source["project_ids"]:
+            return Response(
+                {"ignored": True, "reason": "the event's project is not one of the source's projects"},
+                status_code=200,
+            )
+        receipt = (source_id, hashlib.sha256(body).hexdigest())
+        (result,) = await runtime.ingestor.ingest([dataclasses.replace(prepared, receipt=receipt)])
+        return Response(result.to_json(), status_code=200 if result.duplicate else 202)
+
+
+async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source_id: str) -> dict[str, Any]:
+    cache: dict[str, dict[str, Any]] = request.app.state.source_secrets
+    cached = cache.get(source_id)
+    if cached is not None:
+        return cached
+    async with runtime.db.connect() as conn:
+        row = (await conn.execute(select(table(Source)).where(Source.id == source_id))).first()
+    if row is None:
+        raise not_found("source")
+    entry = {
+        "secret": runtime.secretbox.decrypt(row.secret_ct),
+        "company_id": row.company_id,
+        "project_ids": frozenset(row.project_ids or ()),
+    }
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[source_id] = entry
+    return entry
