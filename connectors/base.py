@@ -9,9 +9,14 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
+from gateway.core.catalog import get_event_type
 from gateway.core.retry import parse_retry_after as _parse_retry_after_value
 
+DELETE_ON_GONE_OPTION = "_deleteOnGone"
+"""Webhook option set by subscription APIs (Zapier REST Hooks): a 410 deletes the webhook."""
+
 __all__ = [
+    "DELETE_ON_GONE_OPTION",
     "BodyTemplate",
     "Connector",
     "DeliveryContext",
@@ -70,6 +75,12 @@ class DeliveryContext:
     current_value: Any
     occurred_at: str | None = None
     event_id: str = ""
+
+    @property
+    def group(self) -> str:
+        """The event's family in the catalog (``record``, ``checklist``, ...), ``other`` when unknown."""
+        known = get_event_type(self.event)
+        return known.group if known is not None else "other"
 
     def blue_envelope(self, webhook: WebhookView) -> dict[str, Any]:
         """Blue's delivery shape (contract §5), plus company/project/user ids."""
@@ -140,21 +151,43 @@ class Connector:
     signs: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}, "additionalProperties": True}
     default_template: ClassVar[str | None] = None
-    """Name of a built-in template (``templates/<name>.j2``) used when the webhook has none."""
+    """Name of a built-in template (see ``connectors.builtin_templates``) used when the webhook has none."""
+    max_requests_per_second: ClassVar[float | None] = None
+    """A per-target-URL rate the engine keeps to (``None``: no limit)."""
 
     def context(self, event: DeliveryContext, webhook: WebhookView) -> dict[str, Any]:
-        """The object templates see (and that is sent as JSON when there is no template)."""
+        """The body sent as JSON when there is no template."""
         return event.blue_envelope(webhook)
+
+    def template_context(self, event: DeliveryContext, webhook: WebhookView) -> dict[str, Any]:
+        """What templates see: the body's keys plus ``eventId``, ``occurredAt`` and ``eventGroup``."""
+        return {
+            **self.context(event, webhook),
+            "eventId": event.event_id,
+            "occurredAt": event.occurred_at,
+            "eventGroup": event.group,
+            "webhook": webhook.public(),
+        }
+
+    def template_for(self, webhook: WebhookView) -> BodyTemplate | None:
+        """The webhook's own template, else this connector's default, else None (raw JSON)."""
+        if webhook.template is not None:
+            return webhook.template
+        if self.default_template is not None:
+            from connectors.builtin_templates import builtin_template
+
+            return builtin_template(self.default_template)
+        return None
 
     def render(self, event: DeliveryContext, webhook: WebhookView) -> OutboundRequest:
         """Turn the event into the request body; templates raise their own errors."""
-        ctx = self.context(event, webhook)
-        if webhook.template is not None:
-            rendered = webhook.template.render(ctx)
-            return OutboundRequest(
-                body=rendered.body, content_type=rendered.content_type, headers=dict(rendered.headers)
-            )
-        return OutboundRequest(body=orjson.dumps(ctx))
+        template = self.template_for(webhook)
+        if template is None:
+            return OutboundRequest(body=orjson.dumps(self.context(event, webhook)))
+        rendered = template.render(self.template_context(event, webhook))
+        return OutboundRequest(
+            body=rendered.body, content_type=rendered.content_type, headers=dict(rendered.headers)
+        )
 
     def classify(self, response: ResponseInfo) -> Outcome:
         """2xx delivered; 410 gone; 429/503 retry honouring Retry-After; anything else retried."""

@@ -16,8 +16,10 @@ from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.sources import SourceIngestController, SourcesController
+from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
+from gateway.api.zapier import ZapierController
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -49,6 +51,8 @@ def create_app(
             OpsController,
             SourcesController,
             SourceIngestController,
+            TemplatesController,
+            ZapierController,
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

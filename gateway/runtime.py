@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 from taskiq import InMemoryBroker
 
+from connectors.builtin_templates import builtin_source
 from connectors.registry import ConnectorRegistry, load_connectors
 from gateway import __version__
 from gateway.core.filters import compile_filter
 from gateway.core.matching import MatchIndex
 from gateway.core.secretbox import SecretBox, load_or_create_key
+from gateway.core.templating import compile_template
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
@@ -106,12 +108,12 @@ class Runtime:
         return self.clock()
 
     def compile_template(self, spec: Mapping[str, Any] | None, connector: str) -> Any:
-        """The compiled template of a webhook, or None for the connector's default body."""
+        """A webhook's compiled template, or None for its connector's default body."""
         if not spec:
             return None
-        from gateway.core.templating import compile_template  # type: ignore[import-not-found,unused-ignore]
-
-        return compile_template(spec)
+        found = self.connectors.get(connector)
+        default = {"name": found.default_template} if found is not None and found.default_template else None
+        return compile_template(spec, default=default, loader=builtin_source)
 
     async def start(self, *, worker: bool = True, scheduler: bool = True, migrate: bool | None = None) -> None:
         """Connect, migrate the embedded database, load the index, start the background tasks."""

@@ -128,6 +128,9 @@ def validate_webhook_fields(
     if "headers" in fields:
         out["headers"] = _checked_headers(fields["headers"])
     if "options" in fields:
+        reserved = sorted(k for k in fields["options"] if k.startswith("_"))
+        if reserved:
+            raise Unprocessable("options", "keys starting with '_' are reserved: " + ", ".join(reserved))
         out["options"] = fields["options"]
     return out
 

@@ -23,7 +23,7 @@ from gateway.db.models import Company, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending, subscription_of
 from gateway.runtime import Runtime
 
-__all__ = ["WebhooksController", "iso", "load_webhook", "webhook_json"]
+__all__ = ["WebhooksController", "create_webhook_row", "iso", "load_webhook", "webhook_json"]
 
 MAX_SECRET = 256
 
@@ -102,46 +102,8 @@ class WebhooksController(Controller):
     ) -> dict[str, Any]:
         """Create; the answer carries the secret, the only time it is shown."""
         principal.require("manage")
-        runtime: Runtime = request.app.state.runtime
         fields = {k: v for k, v in msgspec.to_builtins(data).items() if v is not None}
-        values = validate_webhook_fields(
-            fields,
-            connectors=runtime.connectors,
-            allow_private=runtime.settings.allow_private_targets,
-            compile_template=runtime.compile_template,
-        )
-        _check_projects(principal, values["project_ids"])
-        secret = _secret_value(data.secret)
-        headers = values.pop("headers")
-        now = runtime.clock()
-        row_values = {
-            **values,
-            "id": new_id("wh"),
-            "uid": new_uid(),
-            "company_id": principal.company_id,
-            "signing": values.get("signing", DEFAULT_SIGNING),
-            "secret_ct": runtime.secretbox.encrypt(secret),
-            "headers_ct": runtime.secretbox.encrypt(orjson.dumps(headers).decode()) if headers else None,
-            "header_names": sorted(headers),
-            "status": "HEALTHY",
-            "consecutive_failures": 0,
-            "created_by_id": principal.user_id,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-        }
-
-        async def write(conn: AsyncConnection) -> Any:
-            exists = await conn.scalar(select(Company.id).where(Company.id == principal.company_id))
-            if exists is None:
-                await conn.execute(table(Company).insert().values(id=principal.company_id, created_at=now))
-            await conn.execute(table(Webhook).insert().values(**row_values))
-            await bump_webhooks_version(conn)
-            return (await conn.execute(select(table(Webhook)).where(Webhook.id == row_values["id"]))).first()
-
-        row = await runtime.committer.submit(write)
-        if row.enabled:
-            runtime.index.put(subscription_of(row, runtime.compile_filter))
+        row, secret = await create_webhook_row(request.app.state.runtime, principal, fields)
         return webhook_json(row, secret=secret)
 
     @get("/", summary="List webhooks, newest first")
@@ -245,3 +207,55 @@ async def update_webhook(runtime: Runtime, row: Any, values: dict[str, Any]) -> 
     else:
         runtime.index.remove(new_row.id)
     return new_row
+
+
+async def create_webhook_row(
+    runtime: Runtime,
+    principal: Principal,
+    fields: dict[str, Any],
+    *,
+    internal_options: dict[str, Any] | None = None,
+) -> tuple[Any, str]:
+    """Validate and insert a webhook; returns the stored row and its secret (to be shown once)."""
+    values = validate_webhook_fields(
+        fields,
+        connectors=runtime.connectors,
+        allow_private=runtime.settings.allow_private_targets,
+        compile_template=runtime.compile_template,
+    )
+    values.setdefault("project_ids", [])
+    _check_projects(principal, values["project_ids"])
+    secret = _secret_value(fields.get("secret"))
+    headers = values.pop("headers", {})
+    if internal_options:
+        values["options"] = {**values.get("options", {}), **internal_options}
+    now = runtime.clock()
+    row_values = {
+        **values,
+        "id": new_id("wh"),
+        "uid": new_uid(),
+        "company_id": principal.company_id,
+        "signing": values.get("signing", DEFAULT_SIGNING),
+        "secret_ct": runtime.secretbox.encrypt(secret),
+        "headers_ct": runtime.secretbox.encrypt(orjson.dumps(headers).decode()) if headers else None,
+        "header_names": sorted(headers),
+        "status": "HEALTHY",
+        "consecutive_failures": 0,
+        "created_by_id": principal.user_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+    async def write(conn: AsyncConnection) -> Any:
+        exists = await conn.scalar(select(Company.id).where(Company.id == principal.company_id))
+        if exists is None:
+            await conn.execute(table(Company).insert().values(id=principal.company_id, created_at=now))
+        await conn.execute(table(Webhook).insert().values(**row_values))
+        await bump_webhooks_version(conn)
+        return (await conn.execute(select(table(Webhook)).where(Webhook.id == row_values["id"]))).first()
+
+    row = await runtime.committer.submit(write)
+    if row.enabled:
+        runtime.index.put(subscription_of(row, runtime.compile_filter))
+    return row, secret

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
+from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
 from gateway import __version__
 from gateway.core.retry import RetrySchedule
@@ -23,6 +23,7 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
+from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
 __all__ = ["DeliveryEngine", "EngineConfig", "signature_headers"]
@@ -144,6 +145,7 @@ class DeliveryEngine:
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, _Lane] = {}
+        self._pacer = UrlPacer()
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
         self.user_agent = f"blue-gateway/{__version__}"
         self.attempts_made = 0
@@ -189,12 +191,17 @@ class DeliveryEngine:
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         await self._record(claim, row, started, result, outcome, result.error if result else outcome.reason)
 
-    def build_request(self, row: Any, payload: Mapping[str, Any], message_id: str) -> tuple[bytes, dict[str, str]]:
-        """The exact body and headers of one attempt (signed). Raises ``LookupError`` or the template's error."""
+    def build_request(
+        self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True
+    ) -> tuple[bytes, dict[str, str]]:
+        """The exact body and headers of one attempt (signed). Raises ``LookupError`` or the template's error.
+
+        ``cache=False`` compiles the row afresh (previews of unsaved templates).
+        """
         connector = self._connectors.get(row.connector)
         if connector is None:
             raise LookupError(f"connector_unavailable: {row.connector!r} is not loaded")
-        prepared = self._prepare(row)
+        prepared = self._prepare(row, cache=cache)
         request = connector.render(_context_of(payload), prepared.view)
         headers = {**prepared.header_values, **request.headers}
         headers["Content-Type"] = request.content_type
@@ -215,21 +222,22 @@ class DeliveryEngine:
             return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
         except Exception as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
+        connector = self._connectors.get(row.connector)
+        assert connector is not None
+        await self._pacer.wait(row.url, connector.max_requests_per_second)
         result = await self._sender.send(row.url, body, headers)
         self.attempts_made += 1
         if result.status is None:
             refused = (result.error or "").startswith("ssrf")
             return result, Outcome(OutcomeKind.FAIL if refused else OutcomeKind.RETRY, reason=result.error)
-        connector = self._connectors.get(row.connector)
-        assert connector is not None
         return result, connector.classify(ResponseInfo(result.status, result.headers, result.body))
 
-    def _prepare(self, row: Any) -> _Prepared:
+    def _prepare(self, row: Any, *, cache: bool = True) -> _Prepared:
         """Decrypt secrets and compile the template once per webhook version."""
         now = self.clock()
         prev_active = bool(row.previous_secret_ct) and (row.previous_secret_until or 0) > now
         key = (row.version, prev_active)
-        cached = self._prepared.get(row.id)
+        cached = self._prepared.get(row.id) if cache else None
         if cached is not None and cached[0] == key:
             return cached[1]
         secrets: list[str] = []
@@ -252,7 +260,8 @@ class DeliveryEngine:
             template=self._compile_template(row.template, row.connector),
         )
         prepared = _Prepared(view=view, secrets=secrets, header_values=header_values)
-        self._prepared[row.id] = (key, prepared)
+        if cache:
+            self._prepared[row.id] = (key, prepared)
         return prepared
 
     # --- database operations, each run inside a group commit -------------------------------------------
@@ -318,9 +327,10 @@ class DeliveryEngine:
     ) -> None:
         now = self.clock()
         status, next_at = self._next_state(claim.n, outcome, now)
+        delete_on_gone = bool((row.options or {}).get(DELETE_ON_GONE_OPTION))
         disabled = await self._committer.submit(
             lambda conn: self._write_result(
-                conn, claim, row.id, started, now, result, outcome, error, status, next_at
+                conn, claim, row.id, started, now, result, outcome, error, status, next_at, delete_on_gone
             )
         )
         if disabled:
@@ -352,6 +362,7 @@ class DeliveryEngine:
         error: str | None,
         status: str,
         next_at: float | None,
+        delete_on_gone: bool,
     ) -> bool:
         body_text = result.body.decode("utf-8", "replace") if result and result.body else None
         if error is None and outcome.kind is not OutcomeKind.DELIVERED and outcome.reason:
@@ -376,6 +387,12 @@ class DeliveryEngine:
         )
         if result is None:  # nothing reached the endpoint: its health is unchanged
             return False
+        if outcome.kind is OutcomeKind.GONE and delete_on_gone:
+            # A REST Hooks subscription whose target is gone is removed, as the REST Hooks rules ask.
+            await conn.execute(delete(table(Webhook)).where(table(Webhook).c.id == webhook_id))
+            await discard_pending(conn, webhook_id, now)
+            await bump_webhooks_version(conn)
+            return True
         return await self._update_health(conn, webhook_id, outcome, now)
 
     async def _update_health(self, conn: AsyncConnection, webhook_id: str, outcome: Outcome, now: float) -> bool:

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.core import templating
 from gateway.core.templating import (
     DEFAULT_MAX_OUTPUT_BYTES,
     CompiledTemplate,
@@ -18,6 +17,7 @@ from gateway.core.templating import (
     compile_template,
     is_json_content_type,
 )
+from gateway.core.templating import jsonpath as templating  # where the private _jsonpath_parse lives
 
 ENVELOPE: dict[str, Any] = {
     "event": "TODO_CREATED",

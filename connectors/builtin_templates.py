@@ -1,0 +1,35 @@
+"""Built-in templates shipped inside the wheel (``templates/``), read with :mod:`importlib.resources`."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from gateway.core.templating import CompiledTemplate, TemplateError, compile_template
+
+__all__ = ["BUILTIN_TEMPLATES", "builtin_source", "builtin_template"]
+
+BUILTIN_TEMPLATES: dict[str, str] = {
+    "record": "webhook/record.j2",
+    "zapier": "zapier/flat.j2",
+    "flat": "zapier/flat.j2",
+}
+"""Names a webhook may pick with ``{"template": {"name": ...}}`` -> file under ``templates/``."""
+
+PACKAGE = "blue_gateway_templates"
+
+
+@functools.cache
+def builtin_source(name: str) -> str:
+    """The Jinja2 source of a built-in template; ``TemplateError`` names the known ones otherwise."""
+    path = BUILTIN_TEMPLATES.get(name)
+    if path is None:
+        known = ", ".join(sorted(BUILTIN_TEMPLATES))
+        raise TemplateError(f"unknown built-in template {name!r}; known: {known}", field="template.name")
+    return resources.files(PACKAGE).joinpath(path).read_text(encoding="utf-8")
+
+
+@functools.cache
+def builtin_template(name: str) -> CompiledTemplate:
+    """A built-in template, compiled once per process."""
+    return compile_template({"name": name}, loader=builtin_source)

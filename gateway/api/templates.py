@@ -1,0 +1,109 @@
+"""``POST /v1/templates/preview``: the exact request a template would produce (contract §4.2)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.di import Provide
+
+from gateway.api.auth import Principal, provide_principal
+from gateway.api.errors import Unprocessable
+from gateway.api.webhooks import load_webhook
+from gateway.core.catalog import SUBSCRIBABLE, sample_event
+from gateway.core.matching import MatchIndex
+from gateway.core.templating import TemplateError
+from gateway.ingest import InvalidEvent, prepare_event
+from gateway.runtime import Runtime
+
+__all__ = ["TemplatesController"]
+
+_NO_MATCHES = MatchIndex()
+
+
+class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A template with an event (as posted to ``/v1/events``) or a catalog event type's sample.
+
+    ``webhookId`` previews as that webhook sends (its connector, headers, signatures and, unless
+    ``template`` is given, its template).
+    """
+
+    template: dict[str, Any] | None = None
+    connector: str | None = None
+    event: dict[str, Any] | None = None
+    eventType: str | None = None
+    webhookId: str | None = None
+
+
+def _template_error(exc: TemplateError) -> Unprocessable:
+    return Unprocessable(exc.field, str(exc)).with_extra({"line": exc.line, "column": exc.column})
+
+
+class TemplatesController(Controller):
+    """Template tooling."""
+
+    path = "/v1/templates"
+    tags = ["templates"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/preview", status_code=200, summary="Render a template exactly as a delivery would")
+    async def preview(
+        self, request: Request[Any, Any, Any], principal: Principal, data: PreviewIn
+    ) -> dict[str, Any]:
+        """``{"method", "headers", "body"}`` with the body as the exact text that would be sent, or a 422."""
+        principal.require("manage")
+        runtime: Runtime = request.app.state.runtime
+        if data.webhookId:
+            stored = await load_webhook(runtime, principal, data.webhookId)
+            row: Any = SimpleNamespace(**stored._asdict())
+        else:
+            row = SimpleNamespace(
+                id="wh_preview",
+                uid="0" * 32,
+                name="preview",
+                url="https://example.invalid/",
+                events=[],
+                project_ids=[],
+                options={},
+                signing=[],
+                secret_ct=None,
+                previous_secret_ct=None,
+                previous_secret_until=None,
+                headers_ct=None,
+                version=0,
+                connector="webhook",
+                template=None,
+            )
+        if data.connector:
+            if runtime.connectors.get(data.connector) is None:
+                raise Unprocessable("connector", f"unknown connector {data.connector!r}")
+            row.connector = data.connector
+        if data.template is not None:
+            row.template = data.template
+        try:
+            runtime.compile_template(row.template, row.connector)
+        except TemplateError as exc:
+            raise _template_error(exc) from None
+        raw = self._event(data)
+        try:
+            prepared = prepare_event(raw, principal.company_id, _NO_MATCHES, runtime.clock())
+        except InvalidEvent as exc:
+            raise Unprocessable("event." + exc.field, exc.message) from None
+        try:
+            body, headers = runtime.engine.build_request(row, prepared.envelope, "msg_preview", cache=False)
+        except TemplateError as exc:
+            raise _template_error(exc) from None
+        except LookupError as exc:
+            raise Unprocessable("connector", str(exc)) from None
+        return {"method": "POST", "url": row.url, "headers": headers, "body": body.decode("utf-8", "replace")}
+
+    @staticmethod
+    def _event(data: PreviewIn) -> dict[str, Any]:
+        if data.event is not None:
+            return data.event
+        name = data.eventType or "TODO_CREATED"
+        if name not in SUBSCRIBABLE:
+            raise Unprocessable("eventType", f"{name!r} is not in the event catalog")
+        return sample_event(name)

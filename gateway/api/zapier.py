@@ -1,0 +1,122 @@
+"""Zapier REST Hooks: subscribe, unsubscribe, samples and the auth test (contract §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+from litestar import Controller, Request, delete, get, post
+from litestar.di import Provide
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, WebhookView
+from gateway.api.auth import Principal, provide_principal
+from gateway.api.errors import Unprocessable, not_found
+from gateway.api.webhooks import create_webhook_row, load_webhook
+from gateway.core.catalog import SUBSCRIBABLE, derive_project_id, sample_event
+from gateway.db.models import Webhook, table
+from gateway.db.webhooks import bump_webhooks_version, discard_pending
+from gateway.runtime import Runtime
+
+__all__ = ["ZapierController", "zapier_sample"]
+
+
+class SubscribeIn(msgspec.Struct):
+    """What Zapier's REST Hooks subscribe call sends (``target_url``; ``hookUrl`` is accepted too)."""
+
+    event: str
+    target_url: str | None = None
+    hookUrl: str | None = None
+    projectId: str | None = None
+
+
+def zapier_sample(runtime: Runtime, name: str, company_id: str) -> Any:
+    """The flat object a live delivery of ``name`` has, built from the catalog sample."""
+    sample = sample_event(name)
+    connector = runtime.connectors.get("zapier")
+    assert connector is not None
+    view = WebhookView(
+        id="wh_sample", uid="0" * 32, name="sample", url="https://hooks.zapier.com/", connector="zapier"
+    )
+    context = DeliveryContext(
+        event=name,
+        company_id=company_id,
+        project_id=derive_project_id(sample),
+        user=sample.get("user"),
+        previous_value=sample.get("previousValue"),
+        current_value=sample.get("currentValue"),
+        occurred_at=sample.get("occurredAt"),
+        event_id="evt_sample",
+    )
+    return orjson.loads(connector.render(context, view).body)
+
+
+class ZapierController(Controller):
+    """The endpoints a Zapier app's triggers call."""
+
+    path = "/v1/zapier"
+    tags = ["zapier"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/subscriptions", status_code=201, summary="REST Hooks subscribe")
+    async def subscribe(
+        self, request: Request[Any, Any, Any], principal: Principal, data: SubscribeIn
+    ) -> dict[str, Any]:
+        """Creates a ``zapier`` webhook for one event; a 410 from Zapier later deletes it."""
+        principal.require("manage")
+        url = data.target_url or data.hookUrl
+        if not url:
+            raise Unprocessable("target_url", "is required")
+        if data.event not in SUBSCRIBABLE:
+            raise Unprocessable("event", f"{data.event!r} is not in the event catalog")
+        fields: dict[str, Any] = {
+            "url": url,
+            "name": f"Zapier: {data.event}",
+            "connector": "zapier",
+            "events": [data.event],
+            "projectIds": [data.projectId] if data.projectId else [],
+            "signing": [],
+        }
+        row, _ = await create_webhook_row(
+            request.app.state.runtime, principal, fields, internal_options={DELETE_ON_GONE_OPTION: True}
+        )
+        return {"id": row.id, "event": data.event, "target_url": url}
+
+    @delete("/subscriptions/{subscription_id:str}", status_code=200, summary="REST Hooks unsubscribe")
+    async def unsubscribe(
+        self, request: Request[Any, Any, Any], principal: Principal, subscription_id: str
+    ) -> dict[str, Any]:
+        """Deletes the subscription's webhook."""
+        principal.require("manage")
+        runtime: Runtime = request.app.state.runtime
+        row = await load_webhook(runtime, principal, subscription_id)
+        if row.connector != "zapier":
+            raise not_found("subscription")
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(sql_delete(table(Webhook)).where(Webhook.id == row.id))
+            await discard_pending(conn, row.id, runtime.clock())
+            await bump_webhooks_version(conn)
+
+        await runtime.committer.submit(write)
+        runtime.index.remove(row.id)
+        return {"id": row.id, "deleted": True}
+
+    @get("/samples/{event:str}", summary="Sample payloads with exactly a live delivery's keys")
+    async def samples(self, request: Request[Any, Any, Any], principal: Principal, event: str) -> list[Any]:
+        """A JSON array with one flat sample of ``event``."""
+        if event not in SUBSCRIBABLE:
+            raise not_found("event type")
+        return [zapier_sample(request.app.state.runtime, event, principal.company_id)]
+
+    @get("/me", summary="Connection test for the Zapier app")
+    async def me(self, principal: Principal) -> dict[str, Any]:
+        """Who the token belongs to."""
+        return {
+            "company": {"id": principal.company_id},
+            "user": {"id": principal.user_id},
+            "role": principal.role,
+            "projects": sorted(principal.projects),
+        }

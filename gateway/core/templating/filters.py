@@ -1,0 +1,151 @@
+"""The template filters: ``tojson``, ``date``/``datetime``, size-checked ``join``/``sum``, and the
+wrappers that put every filter and test under the deadline and the value budget."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+import types
+from collections.abc import Callable
+from typing import Any, Final, cast
+
+import orjson
+from jinja2 import nodes, pass_environment, pass_eval_context
+from jinja2.environment import Environment
+from jinja2.filters import do_join, make_attrgetter
+from jinja2.runtime import Undefined
+from markupsafe import Markup
+
+from gateway.core.templating.guards import _SafeRange
+from gateway.core.templating.limits import _DICT_VIEWS, _require_state
+
+_MAX_DATE_FORMAT_CHARS: Final = 256
+_STRFTIME_WIDTH_RE: Final = re.compile(r"%[-_0^#]*\d")
+_REMOVED_FILTERS: Final = frozenset({"pprint", "urlize"})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        return None
+    if isinstance(value, type({}.items())):
+        return [list(pair) for pair in cast(Any, value)]
+    if isinstance(value, (set, frozenset, _SafeRange, types.GeneratorType, *_DICT_VIEWS)):
+        return list(cast(Any, value))
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _tojson(value: Any, indent: Any = None) -> Markup:
+    """``tojson`` filter: compact JSON via orjson (``indent`` truthy → 2-space indent); not HTML-escaped."""
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    # Marked safe on purpose: JSON is not HTML, and an {% autoescape %} block must not mangle it.
+    return Markup(orjson.dumps(value, default=_json_default, option=option).decode("utf-8"))  # noqa: S704
+
+
+def _to_datetime(value: Any) -> _dt.datetime | None:
+    if value is None or isinstance(value, Undefined) or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
+    if isinstance(value, _dt.date):
+        return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        return _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 64:
+            raise ValueError("date value too long")
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 date: {value!r}") from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.UTC)
+    raise TypeError(f"cannot format a {type(value).__name__} as a date")
+
+
+def _strftime(moment: _dt.datetime, fmt: Any) -> str:
+    if not isinstance(fmt, str):
+        raise TypeError("date format must be a string")
+    if len(fmt) > _MAX_DATE_FORMAT_CHARS:
+        raise ValueError(f"date format longer than {_MAX_DATE_FORMAT_CHARS} characters")
+    if _STRFTIME_WIDTH_RE.search(fmt):
+        raise ValueError("field widths are not supported in date formats")
+    return moment.strftime(fmt)
+
+
+def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    """``date`` filter: format an RFC 3339 string / epoch number (``""`` for null or missing)."""
+    moment = _to_datetime(value)
+    return "" if moment is None else _strftime(moment, fmt)
+
+
+def _datetime(value: Any, fmt: str | None = None) -> str:
+    """``datetime`` filter: RFC 3339 (``Z`` for UTC) by default, else ``strftime(fmt)``."""
+    moment = _to_datetime(value)
+    if moment is None:
+        return ""
+    if fmt is not None:
+        return _strftime(moment, fmt)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _guard_filter(func: Callable[..., Any], pre: Callable[..., None] | None = None) -> Callable[..., Any]:
+    """Wrap a filter: deadline check, optional argument pre-check, size check of the result."""
+    skip = 1 if hasattr(func, "jinja_pass_arg") else 0
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        state = _require_state()
+        state.tick()
+        if pre is not None:
+            pre(state, *args[skip:], **kwargs)
+        result = func(*args, **kwargs)
+        state.check_value(result)
+        return result
+
+    return guarded
+
+
+def _guard_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _require_state().tick()
+        return func(*args, **kwargs)
+
+    return guarded
+
+
+@pass_eval_context
+def _join(eval_ctx: nodes.EvalContext, value: Any, d: str = "", attribute: str | int | None = None) -> str:
+    """``join`` filter with the result size checked before joining."""
+    state = _require_state()
+    items = list(value)
+    size = len(str(d)) * max(len(items) - 1, 0) + sum(state.size_of(item) for item in items)
+    state.require(size)
+    joined: str = do_join(eval_ctx, items, d, attribute)
+    return joined
+
+
+@pass_environment
+def _sum(environment: Environment, iterable: Any, attribute: str | int | None = None, start: Any = 0) -> Any:
+    """``sum`` filter; list/tuple sums are linear and size-checked (the builtin is quadratic)."""
+    state = _require_state()
+    if attribute is not None:
+        iterable = map(make_attrgetter(environment, attribute), iterable)
+    items = list(iterable)
+    if isinstance(start, (list, tuple)):
+        size = len(start) + sum(len(item) if isinstance(item, (list, tuple)) else 1 for item in items)
+        state.require(size)
+        result = list(start)
+        for item in items:
+            if type(item) is not type(start):
+                raise TypeError(f"can only concatenate {type(start).__name__} (not {type(item).__name__})")
+            result.extend(item)
+        return tuple(result) if isinstance(start, tuple) else result
+    return sum(items, start)
