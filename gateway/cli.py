@@ -49,7 +49,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only; workers run elsewhere")] = False,
 ) -> None:
-    """Run the HTTP API (and, unless --no-worker, the delivery worker and scheduler)."""
+    """Run the HTTP API, the scheduler and retention, and (unless --no-worker) the delivery worker."""
     import uvicorn
 
     from gateway.app import create_app

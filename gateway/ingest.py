@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.catalog import derive_project_id
@@ -135,19 +136,31 @@ class Ingestor:
         kick: Callable[[list[str]], Awaitable[None]],
         *,
         lease_seconds: float,
+        first_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._committer = committer
         self._kick = kick
         self._lease = lease_seconds
+        self._first_delay = first_delay
         self._clock = clock
 
     async def ingest(self, events: list[PreparedEvent]) -> list[IngestResult]:
         """Commit, then enqueue; the answer is sent only after the commit."""
         now = self._clock()
-        results: list[IngestResult] = await self._committer.submit(lambda conn: self._write(conn, events, now))
+        for attempt in range(3):
+            try:
+                results: list[IngestResult] = await self._committer.submit(
+                    lambda conn: self._write(conn, events, now)
+                )
+                break
+            except IntegrityError:
+                # Another process stored the same event id between our check and our insert:
+                # writing again finds it and answers "duplicate".
+                if attempt == 2:
+                    raise
         fresh = [d for r in results for d in r.delivery_ids]
-        if fresh:
+        if fresh and not self._first_delay:
             await self._kick(fresh)
         return results
 
@@ -166,7 +179,10 @@ class Ingestor:
         event_rows: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
         results: list[IngestResult] = []
-        reserved_until = now + self._lease
+        # With an immediate first attempt the delivery is reserved for the broker kick that follows the
+        # commit; with a delayed one it is left to the scheduler.
+        first_at = now + self._first_delay
+        reserved_until = None if self._first_delay else now + self._lease
         for ev in events:
             key = (ev.company_id, ev.external_id)
             if key in existing:
@@ -203,7 +219,7 @@ class Ingestor:
                         "message_id": "msg_" + delivery_id[4:],
                         "status": "pending",
                         "attempts": 0,
-                        "next_attempt_at": now,
+                        "next_attempt_at": first_at,
                         "lease_until": reserved_until,
                         "created_at": now,
                         "updated_at": now,

@@ -87,7 +87,13 @@ class Runtime:
             await engine.deliver_many(delivery_ids)
 
         self.deliver_task = self.broker.register_task(deliver, task_name=DELIVER_TASK)
-        self.ingestor = Ingestor(self.committer, self.kick, lease_seconds=settings.lease_seconds, clock=self._now)
+        self.ingestor = Ingestor(
+            self.committer,
+            self.kick,
+            lease_seconds=settings.lease_seconds,
+            first_delay=settings.schedule().delays[0],
+            clock=self._now,
+        )
         self.scheduler = Scheduler(
             self.committer,
             self.kick,

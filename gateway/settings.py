@@ -74,6 +74,11 @@ class Settings:
         values.update(overrides)
         settings = cls(**values)
         settings.schedule()  # fail fast on a bad schedule
+        if not settings.secret_key and not settings.is_sqlite:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEY is required with {settings.database_url.split(':', 1)[0]}: every process "
+                "must encrypt and decrypt webhook secrets with the same key (the key file is for SQLite only)"
+            )
         return settings
 
     def schedule(self) -> RetrySchedule:

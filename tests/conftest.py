@@ -105,7 +105,15 @@ class Gateway:
 
     client: httpx.AsyncClient
     runtime: Runtime
-    db: AsyncEngine  # the test's own engine: the app runs on another event loop
+    db: AsyncEngine  # the test's own engine, apart from the app's
+    server: uvicorn.Server | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        """Shut this gateway down (as a deploy would) before the test ends."""
+        if self.server is not None and self.task is not None and not self.task.done():
+            self.server.should_exit = True
+            await asyncio.wait_for(self.task, timeout=30)
 
     async def token(
         self,
@@ -187,14 +195,15 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         closers.append(client.aclose)
         db = make_engine(settings.database_url)
         closers.append(db.dispose)
-        return Gateway(client, runtime, db)
+        return Gateway(client, runtime, db, server, task)
 
     yield start
     for close in closers:
         await close()
     for server, task in reversed(servers):
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
+        if not task.done():
+            server.should_exit = True
+            await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ class EventIn(msgspec.Struct, omit_defaults=True):
     """A Blue event as posted to the gateway."""
 
     event: str
-    id: str | None = None
+    id: str | int | None = None
     occurredAt: str | None = None
     projectId: str | None = None
     user: dict[str, Any] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,12 +22,16 @@ from gateway.api.errors import Unprocessable, not_found
 from gateway.api.webhooks import iso
 from gateway.core.catalog import HEALTH_CHECK
 from gateway.core.ids import new_id
+from gateway.core.secretbox import SecretUnreadable
 from gateway.core.signing import verify_blue
 from gateway.db.models import Company, Source, table
 from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
 __all__ = ["SourceIngestController", "SourcesController"]
+
+SOURCE_CACHE_SECONDS = 10.0
+"""A deleted source stops being accepted by other API processes within this many seconds."""
 
 
 class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -154,14 +159,19 @@ class SourceIngestController(Controller):
 async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source_id: str) -> dict[str, Any]:
     cache: dict[str, dict[str, Any]] = request.app.state.source_secrets
     cached = cache.get(source_id)
-    if cached is not None:
+    if cached is not None and cached["expires"] > time.monotonic():
         return cached
     async with runtime.db.connect() as conn:
         row = (await conn.execute(select(table(Source)).where(Source.id == source_id))).first()
     if row is None:
         raise not_found("source")
+    try:
+        secret = runtime.secretbox.decrypt(row.secret_ct)
+    except SecretUnreadable as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
     entry = {
-        "secret": runtime.secretbox.decrypt(row.secret_ct),
+        "expires": time.monotonic() + SOURCE_CACHE_SECONDS,
+        "secret": secret,
         "company_id": row.company_id,
         "project_ids": frozenset(row.project_ids or ()),
     }

@@ -7,11 +7,22 @@ import hashlib
 import os
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["SecretBox", "load_or_create_key"]
+__all__ = ["SecretBox", "SecretUnreadable", "load_or_create_key"]
 
 _VERSION = b"\x01"
+
+
+class SecretUnreadable(ValueError):
+    """A stored secret cannot be decrypted: the key is not the one it was stored with."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "secret_unreadable: a stored secret cannot be decrypted; BLUE_GATEWAY_SECRET_KEY (or the key file "
+            "beside the SQLite database) is not the key it was stored with"
+        )
 
 
 class SecretBox:
@@ -36,8 +47,11 @@ class SecretBox:
     def decrypt(self, blob: bytes) -> str:
         """The plaintext of a blob made by :meth:`encrypt`."""
         if not blob or blob[:1] != _VERSION:
-            raise ValueError("unknown secret format")
-        return self._aead.decrypt(blob[1:13], blob[13:], None).decode("utf-8")
+            raise SecretUnreadable
+        try:
+            return self._aead.decrypt(blob[1:13], blob[13:], None).decode("utf-8")
+        except (InvalidTag, ValueError):
+            raise SecretUnreadable from None
 
 
 def load_or_create_key(path: Path) -> str:

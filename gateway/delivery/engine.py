@@ -18,7 +18,7 @@ from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, Outcome, Out
 from connectors.registry import ConnectorRegistry
 from gateway import __version__
 from gateway.core.retry import RetrySchedule
-from gateway.core.secretbox import SecretBox
+from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
@@ -220,6 +220,9 @@ class DeliveryEngine:
             body, headers = self.build_request(row, payload, message_id)
         except LookupError as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
+        except SecretUnreadable as exc:
+            # An operator can restore the right key: keep retrying rather than fail the delivery.
+            return None, Outcome(OutcomeKind.RETRY, reason=str(exc))
         except Exception as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
         connector = self._connectors.get(row.connector)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -305,3 +306,50 @@ async def test_attempts_are_recorded_for_each_try(gateway: Gateway, receiver: Re
     await eventually(lambda: len(receiver.requests) >= 2)
     await eventually(lambda: _count(gateway, Attempt), timeout=5)
     assert await _count(gateway, Attempt) >= 2
+
+
+async def test_first_attempt_honours_the_first_schedule_entry(gateway_factory, receiver: Receiver) -> None:
+    gw = await gateway_factory(retry_schedule="1s,0.2s")
+    auth = await gw.token()
+    await gw.webhook(auth, url=receiver.url)
+    posted = time.time()
+    await gw.event(auth, event="TODO_CREATED", currentValue=TODO)
+    await eventually(lambda: receiver.requests)
+    assert receiver.requests[0].at - posted >= 0.8  # 1 s minus the 20 % jitter
+
+
+async def test_numeric_event_ids_are_accepted_alike(gateway: Gateway) -> None:
+    auth = await gateway.token()
+    one = await gateway.client.post("/v1/events", json={"id": 42, "event": "TODO_CREATED"}, headers=auth)
+    assert one.status_code == 202
+    again = await gateway.client.post(
+        "/v1/events/batch", json={"events": [{"id": 42, "event": "TODO_CREATED"}]}, headers=auth
+    )
+    assert again.json()["results"][0]["duplicate"] is True
+
+
+async def test_a_wrong_secret_key_is_reported_and_retried_not_lost(gateway_factory, receiver: Receiver) -> None:
+    first = await gateway_factory(secret_key="key-one")
+    auth = await first.token()
+    await first.webhook(auth, url=receiver.url)
+    source = (
+        await first.client.post("/v1/sources", json={"name": "b", "secret": "12345678"}, headers=auth)
+    ).json()
+    await first.stop()
+    second = await gateway_factory(secret_key="key-two")
+    await second.event(auth, event="TODO_CREATED", currentValue=TODO)
+
+    async def attempt_error() -> str | None:
+        async with second.db.connect() as conn:
+            row = (await conn.execute(select(Attempt.error))).first()
+        return row.error if row else None
+
+    error = await eventually(attempt_error)
+    assert error.startswith("secret_unreadable")
+    async with second.db.connect() as conn:
+        assert await conn.scalar(select(Delivery.status)) in ("pending", "delivering")
+    body = b'{"event": "TODO_CREATED", "currentValue": {}}'
+    resp = await second.client.post(source["ingestPath"], content=body, headers={"X-Signature": "00"})
+    assert resp.status_code == 503
+    assert "BLUE_GATEWAY_SECRET_KEY" in resp.json()["detail"]
+    assert receiver.requests == []
