@@ -76,6 +76,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DatabaseUnavailable: _unavailable,
     OperationalError: _unavailable,
     DBAPIError: _unavailable,
-    ConnectionError: _unavailable,
+    OSError: _unavailable,  # connection refused/reset, timeouts: the database or broker is unreachable
     Exception: _internal,
 }
