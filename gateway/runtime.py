@@ -219,22 +219,33 @@ class Runtime:
         return state
 
 
+_DEFAULT_PORTS = {"redis": 6379, "rediss": 6380, "amqp": 5672, "amqps": 5671, "nats": 4222, "tls": 4222}
+
+
 async def broker_reachable(url: str, wait: float = 2.0) -> bool:
-    """The in-memory broker is always there; a networked one must accept a TCP connection."""
+    """The in-memory broker is always there; a networked one must answer its protocol's greeting."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
         return True
-    default_ports = {"redis": 6379, "rediss": 6380, "amqp": 5672, "amqps": 5671, "nats": 4222, "tls": 4222}
+    host, port = parts.hostname or "127.0.0.1", parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                parts.hostname or "127.0.0.1", parts.port or default_ports.get(parts.scheme, 0)
-            ),
-            wait,
-        )
+        async with asyncio.timeout(wait):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                return await _greets(parts.scheme, reader, writer)
+            finally:
+                writer.close()
     except (OSError, TimeoutError, ValueError):
         return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+
+
+async def _greets(scheme: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    if scheme.startswith("redis"):
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        return (await reader.readline())[:1] in (b"+", b"-")  # PONG, or an auth error: it is there
+    if scheme.startswith("amqp"):
+        writer.write(b"AMQP\x00\x00\x09\x01")
+        await writer.drain()
+        return len(await reader.read(7)) > 0  # Connection.Start
+    return (await reader.readline()).startswith(b"INFO")  # NATS greets first
