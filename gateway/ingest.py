@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.core.catalog import derive_project_id
 from gateway.core.ids import new_id
 from gateway.core.matching import MatchIndex
+from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Delivery, Event, SourceReceipt, table
 
@@ -57,7 +59,8 @@ class IngestResult:
     id: str
     deliveries: int
     duplicate: bool
-    delivery_ids: tuple[str, ...] = ()
+    work: tuple[tuple[str, str], ...] = ()
+    """(delivery id, webhook id) of each delivery created."""
 
     def to_json(self) -> dict[str, Any]:
         """The public answer of contract §3.1."""
@@ -133,7 +136,7 @@ class Ingestor:
     def __init__(
         self,
         committer: GroupCommitter,
-        kick: Callable[[list[str]], Awaitable[None]],
+        kick: Callable[[list[tuple[str, str]]], Awaitable[None]],
         *,
         lease_seconds: float,
         first_delay: float = 0.0,
@@ -143,28 +146,31 @@ class Ingestor:
         self._kick = kick
         self._lease = lease_seconds
         self._first_delay = first_delay
+        # Events of concurrent requests share statements: one duplicate check, one insert per table.
+        self._writes: Coalescer[PreparedEvent, IngestResult] = Coalescer(
+            committer, lambda conn, events: self._write(conn, events, self._clock())
+        )
         self._clock = clock
 
     async def ingest(self, events: list[PreparedEvent]) -> list[IngestResult]:
         """Commit, then enqueue; the answer is sent only after the commit."""
-        now = self._clock()
         for attempt in range(3):
             try:
-                results: list[IngestResult] = await self._committer.submit(
-                    lambda conn: self._write(conn, events, now)
-                )
+                results = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
                 break
             except IntegrityError:
                 # Another process stored the same event id between our check and our insert:
                 # writing again finds it and answers "duplicate".
                 if attempt == 2:
                     raise
-        fresh = [d for r in results for d in r.delivery_ids]
+        fresh = [item for r in results for item in r.work]
         if fresh and not self._first_delay:
             await self._kick(fresh)
         return results
 
-    async def _write(self, conn: AsyncConnection, events: list[PreparedEvent], now: float) -> list[IngestResult]:
+    async def _write(
+        self, conn: AsyncConnection, events: Sequence[PreparedEvent], now: float
+    ) -> list[IngestResult]:
         by_company: dict[str, set[str]] = {}
         for ev in events:
             by_company.setdefault(ev.company_id, set()).add(ev.external_id)
@@ -208,7 +214,7 @@ class Ingestor:
             ids = []
             for webhook_id in ev.webhook_ids:
                 delivery_id = new_id("dlv")
-                ids.append(delivery_id)
+                ids.append((delivery_id, webhook_id))
                 delivery_rows.append(
                     {
                         "id": delivery_id,

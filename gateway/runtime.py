@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,8 +83,8 @@ class Runtime:
         )
         engine = self.engine
 
-        async def deliver(delivery_ids: list[str]) -> None:
-            await engine.deliver_many(delivery_ids)
+        async def deliver(items: list[list[str]]) -> None:
+            await engine.deliver_many(items)
 
         self.deliver_task = self.broker.register_task(deliver, task_name=DELIVER_TASK)
         self.ingestor = Ingestor(
@@ -161,13 +161,13 @@ class Runtime:
         await self.db.dispose()
         self.started = False
 
-    async def kick(self, delivery_ids: list[str]) -> None:
+    async def kick(self, items: Sequence[tuple[str, str]]) -> None:
         """Hand deliveries to the broker; if that fails their reservation expires and the scheduler retries."""
         try:
-            for i in range(0, len(delivery_ids), KICK_CHUNK):
-                await self.deliver_task.kiq(delivery_ids[i : i + KICK_CHUNK])
+            for i in range(0, len(items), KICK_CHUNK):
+                await self.deliver_task.kiq([list(item) for item in items[i : i + KICK_CHUNK]])
         except Exception as exc:
-            log.warning("broker unavailable, %d deliveries wait for the scheduler: %s", len(delivery_ids), exc)
+            log.warning("broker unavailable, %d deliveries wait for the scheduler: %s", len(items), exc)
 
     async def refresh_index(self, *, force: bool = False) -> None:
         """Reload the matching index when another process changed a webhook."""

@@ -114,5 +114,5 @@ class DeliveriesController(Controller):
 
         if not await runtime.committer.submit(write):
             raise conflict("delivery changed meanwhile; read it again")
-        await runtime.kick([row.id])
+        await runtime.kick([(row.id, row.webhook_id)])
         return Response({"id": row.id, "status": "pending"}, status_code=202)

@@ -179,7 +179,7 @@ class WebhookActionsController(Controller):
             )
 
         await runtime.committer.submit(write)
-        await runtime.kick([delivery_id])
+        await runtime.kick([(delivery_id, row.id)])
         deadline = asyncio.get_running_loop().time() + min(runtime.settings.attempt_timeout + 1, 10)
         while True:
             async with runtime.db.connect() as conn:
@@ -266,5 +266,5 @@ class WebhookActionsController(Controller):
 
         ids = await runtime.committer.submit(write)
         if ids:
-            await runtime.kick(ids)
+            await runtime.kick([(delivery_id, row.id) for delivery_id in ids])
         return {"requeued": len(ids)}

@@ -28,7 +28,7 @@ class Scheduler:
     def __init__(
         self,
         committer: GroupCommitter,
-        kick: Callable[[list[str]], Awaitable[None]],
+        kick: Callable[[list[tuple[str, str]]], Awaitable[None]],
         *,
         interval: float,
         lease: float,
@@ -77,12 +77,12 @@ class Scheduler:
     async def tick(self) -> int:
         """Reserve and enqueue what is due now; returns how many."""
         now = self._clock()
-        ids = await self._committer.submit(lambda conn: self._reserve(conn, now))
-        if ids:
-            await self._kick(ids)
-        return len(ids)
+        items = await self._committer.submit(lambda conn: self._reserve(conn, now))
+        if items:
+            await self._kick(items)
+        return len(items)
 
-    async def _reserve(self, conn: AsyncConnection, now: float) -> list[str]:
+    async def _reserve(self, conn: AsyncConnection, now: float) -> list[tuple[str, str]]:
         d = table(Delivery).c
         due = or_(
             and_(
@@ -90,14 +90,14 @@ class Scheduler:
             ),
             and_(d.status == "delivering", d.lease_until <= now),
         )
-        query = select(d.id).where(due).order_by(d.next_attempt_at).limit(self._batch)
+        query = select(d.id, d.webhook_id).where(due).order_by(d.next_attempt_at).limit(self._batch)
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
-        ids = list((await conn.execute(query)).scalars())
-        if ids:
+        items = [(row.id, row.webhook_id) for row in await conn.execute(query)]
+        if items:
             await conn.execute(
                 update(table(Delivery))
-                .where(d.id.in_(ids))
+                .where(d.id.in_([item[0] for item in items]))
                 .values(status="pending", lease_until=now + self._lease, updated_at=now)
             )
-        return ids
+        return items

@@ -1,0 +1,243 @@
+"""The engine's bookkeeping, set-based: claims and attempt records of many deliveries per statement."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import Outcome, OutcomeKind
+from gateway.db.coalesce import Coalescer
+from gateway.db.groupcommit import GroupCommitter
+from gateway.db.models import Attempt, Delivery, Event, Webhook, table
+from gateway.db.webhooks import bump_webhooks_version, discard_pending
+from gateway.delivery.sender import SendResult
+
+__all__ = ["AttemptRecord", "Claim", "Ledger"]
+
+UNHEALTHY_AFTER = 5
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class Claim:
+    """A delivery this process now owns until ``lease`` runs out; ``n`` is its attempt number."""
+
+    delivery_id: str
+    n: int
+    message_id: str
+    event_name: str
+    payload: dict[str, Any]
+    webhook: Any  # a Core row of the webhooks table, or None when it was deleted
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One finished attempt and the delivery state that follows from it."""
+
+    claim: Claim
+    webhook_id: str
+    started: float
+    result: SendResult | None
+    outcome: Outcome
+    error: str | None
+    status: str
+    next_at: float | None
+    delete_on_gone: bool
+
+
+@dataclass
+class _Health:
+    failures: int
+    failing_since: float | None
+    values: dict[str, Any]
+    reason: str | None = None
+    deleted: bool = False
+
+
+class Ledger:
+    """Claims and records go through coalescers: one statement per table for everything in a loop turn."""
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        *,
+        claim_lease: float,
+        disable_after: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._committer = committer
+        self._claim_lease = claim_lease
+        self._disable_after = disable_after
+        self._clock = clock
+        self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
+        self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
+
+    async def claim(self, delivery_id: str) -> Claim | None:
+        """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
+        return await self._claims.submit(delivery_id)
+
+    async def record(self, record: AttemptRecord) -> bool:
+        """Store an attempt and its consequences; True when the webhook was disabled or deleted by it."""
+        return await self._records.submit(record)
+
+    async def finish(self, claim: Claim, status: str) -> None:
+        """End a claimed delivery without an attempt (its webhook is gone or disabled)."""
+        now = self._clock()
+        await self._committer.submit(
+            lambda conn: conn.execute(
+                update(table(Delivery))
+                .where(Delivery.id == claim.delivery_id, Delivery.attempts == claim.n)
+                .values(status=status, next_attempt_at=None, lease_until=None, updated_at=now)
+            )
+        )
+
+    async def _claim_batch(self, conn: AsyncConnection, ids: Sequence[str]) -> list[Claim | None]:
+        now = self._clock()
+        d = table(Delivery).c
+        rows = (
+            await conn.execute(
+                update(table(Delivery))
+                .where(
+                    d.id.in_(set(ids)),
+                    or_(
+                        and_(d.status == "pending", d.next_attempt_at <= now),
+                        and_(d.status == "delivering", d.lease_until <= now),
+                    ),
+                )
+                .values(
+                    status="delivering",
+                    attempts=d.attempts + 1,
+                    lease_until=now + self._claim_lease,
+                    updated_at=now,
+                )
+                .returning(d.id, d.attempts, d.event_id, d.webhook_id, d.message_id, d.event)
+            )
+        ).all()
+        if not rows:
+            return [None] * len(ids)
+        e, w = table(Event).c, table(Webhook).c
+        payloads = {
+            row.id: row.payload
+            for row in await conn.execute(select(e.id, e.payload).where(e.id.in_({r.event_id for r in rows})))
+        }
+        webhooks = {
+            row.id: row
+            for row in await conn.execute(select(table(Webhook)).where(w.id.in_({r.webhook_id for r in rows})))
+        }
+        claimed = {
+            r.id: Claim(
+                delivery_id=r.id,
+                n=r.attempts,
+                message_id=r.message_id,
+                event_name=r.event,
+                payload=orjson.loads(payloads[r.event_id]) if r.event_id in payloads else {},
+                webhook=webhooks.get(r.webhook_id),
+            )
+            for r in rows
+        }
+        results: list[Claim | None] = []
+        for delivery_id in ids:  # the same id twice in one batch is claimed once
+            results.append(claimed.pop(delivery_id, None))
+        return results
+
+    async def _record_batch(self, conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[bool]:
+        now = self._clock()
+        await conn.execute(
+            table(Attempt).insert(),
+            [
+                {
+                    "delivery_id": r.claim.delivery_id,
+                    "n": r.claim.n,
+                    "at": r.started,
+                    "duration_ms": r.result.duration_ms if r.result else 0.0,
+                    "status_code": r.result.status if r.result else None,
+                    "error": r.error[:MAX_ERROR_CHARS] if r.error else None,
+                    "response_body": r.result.body.decode("utf-8", "replace")
+                    if r.result and r.result.body
+                    else None,
+                }
+                for r in records
+            ],
+        )
+        d = table(Delivery).c
+        await conn.execute(
+            update(table(Delivery))
+            .where(d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == "delivering")
+            .values(
+                status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_until=None, updated_at=now
+            ),
+            [
+                {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": r.status, "b_next": r.next_at}
+                for r in records
+            ],
+        )
+        changed = await self._apply_health(conn, [r for r in records if r.result is not None], now)
+        return [r.webhook_id in changed for r in records]
+
+    async def _apply_health(self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float) -> set[str]:
+        """Fold each webhook's outcomes, in order, into its health; returns webhooks disabled or deleted."""
+        if not records:
+            return set()
+        w = table(Webhook).c
+        current = {
+            row.id: _Health(row.consecutive_failures, row.failing_since, {})
+            for row in await conn.execute(
+                select(w.id, w.consecutive_failures, w.failing_since, w.enabled).where(
+                    w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
+                )
+            )
+        }
+        for record in records:
+            health = current.get(record.webhook_id)
+            if health is not None and health.reason is None:
+                self._fold(health, record, now)
+        gone: set[str] = set()
+        for webhook_id, health in current.items():
+            if health.deleted:
+                await conn.execute(delete(table(Webhook)).where(w.id == webhook_id))
+            elif health.values:
+                values = dict(health.values)
+                if health.reason:
+                    values.update(
+                        enabled=False, disabled_reason=health.reason, updated_at=now, version=w.version + 1
+                    )
+                await conn.execute(update(table(Webhook)).where(w.id == webhook_id).values(**values))
+            if health.reason:
+                await discard_pending(conn, webhook_id, now)
+                gone.add(webhook_id)
+        if gone:
+            await bump_webhooks_version(conn)
+        return gone
+
+    def _fold(self, health: _Health, record: AttemptRecord, now: float) -> None:
+        kind = record.outcome.kind
+        if kind is OutcomeKind.DELIVERED:
+            health.failures, health.failing_since = 0, None
+            health.values = {
+                "consecutive_failures": 0,
+                "status": "HEALTHY",
+                "last_success_at": now,
+                "failing_since": None,
+            }
+            return
+        if kind is OutcomeKind.GONE and record.delete_on_gone:
+            # A REST Hooks subscription whose target is gone is removed, as the REST Hooks rules ask.
+            health.deleted, health.reason = True, "gone"
+            return
+        health.failures += 1
+        health.failing_since = health.failing_since if health.failing_since is not None else now
+        health.values = {
+            "consecutive_failures": health.failures,
+            "failing_since": health.failing_since,
+            "status": "UNHEALTHY" if health.failures >= UNHEALTHY_AFTER else "HEALTHY",
+        }
+        if kind is OutcomeKind.GONE:
+            health.reason = "gone"
+        elif now - health.failing_since >= self._disable_after:
+            health.reason = "failing"
