@@ -98,12 +98,11 @@ class DeliveryContext:
 
 @dataclass(frozen=True)
 class OutboundRequest:
-    """The exact request to send; the engine adds signatures over ``body``."""
+    """The exact body to POST (every attempt is a POST); the engine adds signatures over ``body``."""
 
     body: bytes
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
-    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -185,9 +184,11 @@ class Connector:
         if template is None:
             return OutboundRequest(body=orjson.dumps(self.context(event, webhook)))
         rendered = template.render(self.template_context(event, webhook))
-        return OutboundRequest(
-            body=rendered.body, content_type=rendered.content_type, headers=dict(rendered.headers)
-        )
+        body = rendered.body
+        if getattr(template, "kind", None) == "raw":
+            # A template of only contentType/headers keeps the connector's own body.
+            body = orjson.dumps(self.context(event, webhook))
+        return OutboundRequest(body=body, content_type=rendered.content_type, headers=dict(rendered.headers))
 
     def classify(self, response: ResponseInfo) -> Outcome:
         """2xx delivered; 410 gone; 429/503 retry honouring Retry-After; anything else retried."""

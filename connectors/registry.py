@@ -50,9 +50,18 @@ def _load_one(ep: EntryPoint) -> Connector | None:
 def load_connectors(eps: Iterable[EntryPoint] | None = None) -> ConnectorRegistry:
     """Load every connector registered in the entry-point group; failures are logged and skipped."""
     found = entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps
-    loaded: list[Connector] = []
-    for ep in found:
+    by_name: dict[str, Connector] = {}
+    for ep in sorted(found, key=lambda e: (not e.value.startswith("connectors."), e.name)):
         connector = _load_one(ep)
-        if connector is not None:
-            loaded.append(connector)
-    return ConnectorRegistry(loaded)
+        if connector is None:
+            continue
+        if connector.name in by_name:  # built-ins load first, so a plugin cannot replace them
+            log.warning(
+                "connector %r from %s skipped: the name is taken by %s",
+                connector.name,
+                ep.value,
+                type(by_name[connector.name]).__module__,
+            )
+            continue
+        by_name[connector.name] = connector
+    return ConnectorRegistry(by_name.values())

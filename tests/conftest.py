@@ -17,6 +17,7 @@ import uvicorn
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from connectors.registry import ConnectorRegistry
 from gateway.api.auth import hash_token, new_token
 from gateway.app import create_app
 from gateway.db.engine import make_engine
@@ -177,10 +178,13 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start(
-        clock: Callable[[], float] | None = None, worker_mode: bool = True, **overrides: Any
+        clock: Callable[[], float] | None = None,
+        worker_mode: bool = True,
+        connectors: ConnectorRegistry | None = None,
+        **overrides: Any,
     ) -> Gateway:
         settings = test_settings(tmp_path, **overrides)
-        runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
+        runtime = Runtime(settings, clock=clock or time.time, connectors=connectors)
         app = create_app(settings, runtime=runtime, worker=worker_mode)
         port = free_port()
         server = uvicorn.Server(

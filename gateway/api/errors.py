@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.groupcommit import DatabaseUnavailable
 
-__all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found"]
+__all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found", "template_unprocessable"]
 
 log = logging.getLogger("gateway.api")
 
@@ -21,14 +21,21 @@ class Unprocessable(HTTPException):
 
     status_code = 422
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(detail=f"{field}: {message}", extra=[{"key": field, "message": message}])
+    def __init__(self, field: str, message: str, *, detail: str | None = None) -> None:
+        super().__init__(detail=detail or f"{field}: {message}", extra=[{"key": field, "message": message}])
 
     def with_extra(self, details: dict[str, Any]) -> Unprocessable:
         """Attach more facts (such as what an endpoint answered) to the first ``extra`` entry."""
         if isinstance(self.extra, list) and self.extra:
             self.extra[0].update(details)
         return self
+
+
+def template_unprocessable(exc: Any) -> Unprocessable:
+    """422 for a :class:`~gateway.core.templating.TemplateError`: its field, reason, line and column."""
+    return Unprocessable(exc.field, exc.reason, detail=str(exc)).with_extra(
+        {"line": exc.line, "column": exc.column}
+    )
 
 
 def not_found(what: str) -> HTTPException:

@@ -10,11 +10,11 @@ from typing import Any
 
 import msgspec
 import orjson
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
@@ -35,17 +35,43 @@ SOURCE_CACHE_SECONDS = 10.0
 
 
 class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``secret`` is the one Blue's ``createWebhook`` returned."""
+    """``secret`` is the one Blue's ``createWebhook`` returned; it may be set later with PATCH."""
 
     name: str
-    secret: str
+    secret: str | None = None
     projectIds: list[str] = msgspec.field(default_factory=list)
 
 
-def _source_json(row: Any) -> dict[str, Any]:
+class SourcePatch(msgspec.Struct, forbid_unknown_fields=True):
+    """The fields named replace the stored ones."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    secret: str | msgspec.UnsetType = msgspec.UNSET
+    projectIds: list[str] | msgspec.UnsetType = msgspec.UNSET
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > 200:
+        raise Unprocessable("name", "must be 1 to 200 characters")
+
+
+def _check_secret(secret: str) -> None:
+    if not 8 <= len(secret) <= 256:
+        raise Unprocessable("secret", "must be 8 to 256 characters")
+
+
+def _has_secret(runtime: Runtime, blob: bytes) -> bool | None:
+    try:
+        return bool(runtime.secretbox.decrypt(blob))
+    except SecretUnreadable:
+        return None
+
+
+def _source_json(row: Any, has_secret: bool | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
+        "hasSecret": has_secret,
         "projectIds": list(row.project_ids or ()),
         "ingestPath": f"/v1/sources/{row.id}/events",
         "createdAt": iso(row.created_at),
@@ -71,17 +97,16 @@ class SourcesController(Controller):
     ) -> dict[str, Any]:
         """Point Blue's webhook at the returned ``ingestPath``; its ``X-Signature`` is checked with ``secret``."""
         _company_admin(principal)
-        if not data.name.strip() or len(data.name) > 200:
-            raise Unprocessable("name", "must be 1 to 200 characters")
-        if not 8 <= len(data.secret) <= 256:
-            raise Unprocessable("secret", "must be 8 to 256 characters")
+        _check_name(data.name)
+        if data.secret is not None:
+            _check_secret(data.secret)
         runtime: Runtime = request.app.state.runtime
         now = runtime.clock()
         values: dict[str, Any] = {
             "id": new_id("src"),
             "company_id": principal.company_id,
             "name": data.name,
-            "secret_ct": runtime.secretbox.encrypt(data.secret),
+            "secret_ct": runtime.secretbox.encrypt(data.secret or ""),
             "project_ids": sorted(set(data.projectIds)),
             "created_at": now,
         }
@@ -92,7 +117,37 @@ class SourcesController(Controller):
             await conn.execute(table(Source).insert().values(**values))
 
         await runtime.committer.submit(write)
-        return _source_json(SimpleNamespace(**values))
+        return _source_json(SimpleNamespace(**values), has_secret=bool(data.secret))
+
+    @patch("/{source_id:str}", summary="Update a source (set Blue's secret once its webhook exists)")
+    async def patch_source(
+        self, request: Request[Any, Any, Any], principal: Principal, source_id: str, data: SourcePatch
+    ) -> dict[str, Any]:
+        """Replace the name, the secret or the project list."""
+        _company_admin(principal)
+        runtime: Runtime = request.app.state.runtime
+        values: dict[str, Any] = {}
+        if not isinstance(data.name, msgspec.UnsetType):
+            _check_name(data.name)
+            values["name"] = data.name
+        if not isinstance(data.secret, msgspec.UnsetType):
+            _check_secret(data.secret)
+            values["secret_ct"] = runtime.secretbox.encrypt(data.secret)
+        if not isinstance(data.projectIds, msgspec.UnsetType):
+            values["project_ids"] = sorted(set(data.projectIds))
+        s = table(Source).c
+        mine = (s.id == source_id) & (s.company_id == principal.company_id)
+
+        async def write(conn: AsyncConnection) -> Any:
+            if values:
+                await conn.execute(update(table(Source)).where(mine).values(**values))
+            return (await conn.execute(select(table(Source)).where(mine))).first()
+
+        row = await runtime.committer.submit(write)
+        if row is None:
+            raise not_found("source")
+        request.app.state.source_secrets.pop(source_id, None)
+        return _source_json(row, _has_secret(runtime, row.secret_ct))
 
     @get("/", summary="List sources")
     async def list_sources(self, request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
@@ -103,7 +158,7 @@ class SourcesController(Controller):
             rows = await conn.execute(
                 select(table(Source)).where(Source.company_id == principal.company_id).order_by(Source.id.desc())
             )
-            return {"data": [_source_json(r) for r in rows]}
+            return {"data": [_source_json(r, _has_secret(runtime, r.secret_ct)) for r in rows]}
 
     @delete("/{source_id:str}", status_code=204, summary="Delete a source")
     async def delete_source(self, request: Request[Any, Any, Any], principal: Principal, source_id: str) -> None:
@@ -134,6 +189,8 @@ class SourceIngestController(Controller):
         runtime: Runtime = request.app.state.runtime
         source = await _load_source(request, runtime, source_id)
         body = await request.body()
+        if not source["secret"]:
+            raise NotAuthorizedException(detail=f"this source has no secret yet: PATCH /v1/sources/{source_id}")
         if not verify_blue(source["secret"], body, request.headers.get("x-signature")):
             raise NotAuthorizedException(detail="missing or invalid X-Signature")
         try:

@@ -10,11 +10,12 @@ from litestar import Controller, Request, post
 from litestar.di import Provide
 
 from gateway.api.auth import Principal, provide_principal
-from gateway.api.errors import Unprocessable
+from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
 from gateway.core.matching import MatchIndex
 from gateway.core.templating import TemplateError
+from gateway.delivery.engine import ConnectorMissing
 from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
@@ -35,10 +36,6 @@ class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     event: dict[str, Any] | None = None
     eventType: str | None = None
     webhookId: str | None = None
-
-
-def _template_error(exc: TemplateError) -> Unprocessable:
-    return Unprocessable(exc.field, str(exc)).with_extra({"line": exc.line, "column": exc.column})
 
 
 class TemplatesController(Controller):
@@ -85,7 +82,7 @@ class TemplatesController(Controller):
         try:
             runtime.compile_template(row.template, row.connector)
         except TemplateError as exc:
-            raise _template_error(exc) from None
+            raise template_unprocessable(exc) from None
         raw = self._event(data)
         try:
             prepared = prepare_event(raw, principal.company_id, _NO_MATCHES, runtime.clock())
@@ -94,9 +91,14 @@ class TemplatesController(Controller):
         try:
             body, headers = runtime.engine.build_request(row, prepared.envelope, "msg_preview", cache=False)
         except TemplateError as exc:
-            raise _template_error(exc) from None
-        except LookupError as exc:
+            raise template_unprocessable(exc) from None
+        except ConnectorMissing as exc:
             raise Unprocessable("connector", str(exc)) from None
+        except Exception as exc:  # a plugin connector's render raised
+            raise Unprocessable("connector", f"connector_error: {type(exc).__name__}: {exc}") from None
+        for name in getattr(row, "header_names", None) or ():
+            if name in headers:
+                headers[name] = "***"  # custom header values are secrets: never echoed
         return {"method": "POST", "url": row.url, "headers": headers, "body": body.decode("utf-8", "replace")}
 
     @staticmethod

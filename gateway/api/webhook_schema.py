@@ -6,14 +6,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import jsonschema
 import msgspec
 
 from connectors.registry import ConnectorRegistry
-from gateway.api.errors import Unprocessable
+from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.core.catalog import SUBSCRIBABLE
 from gateway.core.filters import FilterError, compile_filter
 from gateway.core.signing import SIGNING_SCHEMES
 from gateway.core.ssrf import TargetRefused, check_url
+from gateway.core.templating import TemplateError
 
 __all__ = ["WebhookCreate", "WebhookPatch", "validate_webhook_fields"]
 
@@ -131,6 +133,9 @@ def validate_webhook_fields(
         reserved = sorted(k for k in fields["options"] if k.startswith("_"))
         if reserved:
             raise Unprocessable("options", "keys starting with '_' are reserved: " + ", ".join(reserved))
+        connector = connectors.get(fields.get("connector", "webhook"))
+        if connector is not None:
+            _check_options(fields["options"], connector.options_schema)
         out["options"] = fields["options"]
     return out
 
@@ -140,8 +145,8 @@ def _checked_template(spec: Any, connector: str | None, compile_template: Any) -
         return None
     try:
         compile_template(spec, connector or "webhook")
-    except ValueError as exc:
-        raise Unprocessable(getattr(exc, "field", "template") or "template", str(exc)) from None
+    except TemplateError as exc:
+        raise template_unprocessable(exc) from None
     return dict(spec)
 
 
@@ -156,3 +161,15 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if "\r" in value or "\n" in value or len(value) > 4096:
             raise Unprocessable("headers", f"value of {name} must be one line of at most 4096 characters")
     return dict(headers)
+
+
+def _check_options(options: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Options must satisfy the connector's JSON Schema (``optionsSchema`` in ``GET /v1/connectors``)."""
+    try:
+        validator = jsonschema.Draft202012Validator(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(options))
+    except jsonschema.exceptions.SchemaError:
+        return  # a plugin's broken schema must not block its users; the plugin author sees it in tests
+    if error is not None:
+        where = "options" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in error.absolute_path)
+        raise Unprocessable(where, error.message)

@@ -19,6 +19,7 @@ from gateway.api.errors import Unprocessable, not_found
 from gateway.api.webhook_schema import DEFAULT_SIGNING, WebhookCreate, WebhookPatch, validate_webhook_fields
 from gateway.core.ids import new_id, new_uid
 from gateway.core.signing import generate_secret
+from gateway.core.ssrf import TargetRefused, check_resolved
 from gateway.db.models import Company, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending, subscription_of
 from gateway.runtime import Runtime
@@ -152,7 +153,7 @@ class WebhooksController(Controller):
         runtime: Runtime = request.app.state.runtime
         row = await load_webhook(runtime, principal, webhook_id)
         fields = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-        if "template" in fields and "connector" not in fields:
+        if ("template" in fields or "options" in fields) and "connector" not in fields:
             fields["connector"] = row.connector
         values = validate_webhook_fields(
             fields,
@@ -162,6 +163,11 @@ class WebhooksController(Controller):
         )
         if "project_ids" in values:
             _check_projects(principal, values["project_ids"])
+        if "options" in values:  # internal flags (such as a REST Hooks subscription's) survive a PATCH
+            internal = {k: v for k, v in (row.options or {}).items() if k.startswith("_")}
+            values["options"] = {**values["options"], **internal}
+        if "url" in values:
+            await check_target(runtime, values["url"])
         if "headers" in values:
             headers = values.pop("headers")
             values["headers_ct"] = runtime.secretbox.encrypt(orjson.dumps(headers).decode()) if headers else None
@@ -225,6 +231,7 @@ async def create_webhook_row(
     )
     values.setdefault("project_ids", [])
     _check_projects(principal, values["project_ids"])
+    await check_target(runtime, values["url"])
     secret = _secret_value(fields.get("secret"))
     headers = values.pop("headers", {})
     if internal_options:
@@ -259,3 +266,11 @@ async def create_webhook_row(
     if row.enabled:
         runtime.index.put(subscription_of(row, runtime.compile_filter))
     return row, secret
+
+
+async def check_target(runtime: Runtime, url: str) -> None:
+    """422 when the URL's host resolves to a private address (unless private targets are allowed)."""
+    try:
+        await check_resolved(url, allow_private=runtime.settings.allow_private_targets)
+    except TargetRefused as exc:
+        raise Unprocessable("url", str(exc)) from None

@@ -92,8 +92,8 @@ class ZapierController(Controller):
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
         row = await load_webhook(runtime, principal, subscription_id)
-        if row.connector != "zapier":
-            raise not_found("subscription")
+        if not (row.options or {}).get(DELETE_ON_GONE_OPTION):
+            raise not_found("subscription")  # a webhook made through /v1/webhooks is not a subscription
 
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(sql_delete(table(Webhook)).where(Webhook.id == row.id))
@@ -107,6 +107,7 @@ class ZapierController(Controller):
     @get("/samples/{event:str}", summary="Sample payloads with exactly a live delivery's keys")
     async def samples(self, request: Request[Any, Any, Any], principal: Principal, event: str) -> list[Any]:
         """A JSON array with one flat sample of ``event``."""
+        principal.require("manage")
         if event not in SUBSCRIBABLE:
             raise not_found("event type")
         return [zapier_sample(request.app.state.runtime, event, principal.company_id)]

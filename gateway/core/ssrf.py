@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
-__all__ = ["TargetRefused", "check_address", "check_url", "is_forbidden_address"]
+__all__ = ["TargetRefused", "check_address", "check_resolved", "check_url", "is_forbidden_address"]
 
 _EXTRA_BLOCKED = tuple(
     ipaddress.ip_network(net)
@@ -78,3 +80,27 @@ def check_url(url: str, *, allow_private: bool) -> str:
         return host
     check_address(host, allow_private=False)
     return host
+
+
+async def check_resolved(url: str, *, allow_private: bool, wait: float = 2.0) -> None:
+    """Refuse a URL whose host name resolves to a refused address now (checked again at connect time).
+
+    A name that does not resolve yet is accepted: the connect-time check still guards it.
+    """
+    host = check_url(url, allow_private=allow_private)
+    if allow_private:
+        return
+    try:
+        ipaddress.ip_address(host)
+        return  # a literal address was checked by check_url
+    except ValueError:
+        pass
+    try:
+        async with asyncio.timeout(wait):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError, UnicodeError):
+        return
+    for info in infos:
+        address = str(info[4][0])
+        if is_forbidden_address(address):
+            raise TargetRefused(f"{host} resolves to {address}, a private, loopback or reserved address")

@@ -18,12 +18,13 @@ from gateway import __version__
 from gateway.core.retry import RetrySchedule
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
+from gateway.core.templating import TemplateError
 from gateway.db.groupcommit import GroupCommitter
 from gateway.delivery.ledger import AttemptRecord, Ledger
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
-__all__ = ["DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
+__all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
 WorkItem = Sequence[str]
@@ -79,6 +80,10 @@ class _Lane:
                 future.set_result(None)
                 return
         self.active -= 1
+
+
+class ConnectorMissing(LookupError):
+    """The webhook names a connector this process has not loaded."""
 
 
 @dataclass
@@ -194,13 +199,15 @@ class DeliveryEngine:
     def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True
     ) -> tuple[bytes, dict[str, str]]:
-        """The exact body and headers of one attempt (signed). Raises ``LookupError`` or the template's error.
+        """The exact body and headers of one attempt (signed).
+
+        Raises :class:`ConnectorMissing`, :class:`SecretUnreadable`, or whatever the connector's render raised.
 
         ``cache=False`` compiles the row afresh (previews of unsaved templates).
         """
         connector = self._connectors.get(row.connector)
         if connector is None:
-            raise LookupError(f"connector_unavailable: {row.connector!r} is not loaded")
+            raise ConnectorMissing(f"connector_unavailable: {row.connector!r} is not loaded")
         prepared = self._prepare(row, cache=cache)
         request = connector.render(_context_of(payload), prepared.view)
         headers = {**prepared.header_values, **request.headers}
@@ -218,13 +225,15 @@ class DeliveryEngine:
         """Render, sign, send and classify one attempt; no bookkeeping. ``None`` result: nothing was sent."""
         try:
             body, headers = self.build_request(row, payload, message_id)
-        except LookupError as exc:
+        except ConnectorMissing as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
         except SecretUnreadable as exc:
             # An operator can restore the right key: keep retrying rather than fail the delivery.
             return None, Outcome(OutcomeKind.RETRY, reason=str(exc))
-        except Exception as exc:
+        except TemplateError as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
+        except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
+            return None, Outcome(OutcomeKind.FAIL, reason=f"connector_error: {type(exc).__name__}: {exc}")
         connector = self._connectors.get(row.connector)
         assert connector is not None
         await self._pacer.wait(row.url, connector.max_requests_per_second)
@@ -233,7 +242,12 @@ class DeliveryEngine:
         if result.status is None:
             refused = (result.error or "").startswith("ssrf")
             return result, Outcome(OutcomeKind.FAIL if refused else OutcomeKind.RETRY, reason=result.error)
-        return result, connector.classify(ResponseInfo(result.status, result.headers, result.body))
+        try:
+            return result, connector.classify(ResponseInfo(result.status, result.headers, result.body))
+        except Exception as exc:  # a plugin's classify raised: record it instead of looping forever
+            return result, Outcome(
+                OutcomeKind.FAIL, reason=f"connector_error: classify raised {type(exc).__name__}: {exc}"
+            )
 
     def _prepare(self, row: Any, *, cache: bool = True) -> _Prepared:
         """Decrypt secrets and compile the template once per webhook version."""

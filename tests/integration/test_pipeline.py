@@ -8,11 +8,11 @@ import socket
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from gateway.core.ssrf import is_forbidden_address
-from gateway.db.models import Attempt, Delivery, Event
+from gateway.db.models import Attempt, Delivery, Event, Webhook
 from tests.conftest import Gateway, Receiver, eventually
 
 TODO = {
@@ -262,8 +262,11 @@ async def test_private_target_url_is_refused(gateway_factory, url: str) -> None:
     assert (await gw.client.get("/v1/webhooks", headers=auth)).json()["data"] == []
 
 
-async def test_private_address_refused_at_connect_time(gateway_factory, receiver: Receiver) -> None:
-    """A public-looking name that resolves to loopback (DNS rebinding) is refused when connecting."""
+async def test_name_resolving_to_a_private_address_is_refused_at_save_and_at_connect(
+    gateway_factory, receiver: Receiver
+) -> None:
+    """A name that resolves inward is refused at save; one that starts resolving inward later (DNS rebinding)
+    is refused when connecting."""
     name = socket.gethostname()
     try:
         address = socket.gethostbyname(name)
@@ -274,7 +277,13 @@ async def test_private_address_refused_at_connect_time(gateway_factory, receiver
     gw = await gateway_factory(allow_private_targets=False)
     auth = await gw.token()
     port = receiver.url.rsplit(":", 1)[1]
-    hook = await gw.webhook(auth, url=f"http://{name}:{port}/x")  # a name, so checked again at connect
+    refused = await gw.client.post("/v1/webhooks", json={"url": f"http://{name}:{port}/x"}, headers=auth)
+    assert refused.status_code == 422
+    assert address in refused.json()["detail"]
+
+    hook = await gw.webhook(auth, url=f"http://not-yet-resolving.invalid:{port}/x")
+    async with gw.db.begin() as conn:  # the name now points inward, as a rebinding DNS server would make it
+        await conn.execute(update(Webhook).where(Webhook.id == hook["id"]).values(url=f"http://{name}:{port}/x"))
     await gw.event(auth, event="TODO_CREATED", currentValue=TODO)
 
     async def failed() -> dict | None:
@@ -286,7 +295,6 @@ async def test_private_address_refused_at_connect_time(gateway_factory, receiver
     detail = (await gw.client.get(f"/v1/deliveries/{row.id}", headers=auth)).json()
     assert detail["attempts"][0]["error"].startswith("ssrf")
     assert receiver.requests == []
-    assert hook["url"].startswith(f"http://{name}:")
 
 
 async def test_unknown_event_name_in_webhook_is_422(gateway: Gateway) -> None:

@@ -1,4 +1,5 @@
-"""Docs that must not drift (STYLE habit 10): settings, CLI commands, connectors, signatures, metrics, links.
+"""Docs that must not drift (STYLE habit 10): settings, CLI commands, connectors, signatures, metrics, links,
+built-in templates, template helpers, the Zapier flat keys and the REST Hooks paths.
 
 Every check reads its list from the code, so a new setting, command, option, connector, signature header
 or metric fails here until it is documented.
@@ -12,13 +13,23 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jinja2.defaults
+import jinja2.filters
+import orjson
 import pytest
 import typer.main
+from litestar.handlers import HTTPRouteHandler
 
 import gateway.cli
 import gateway.metrics
+from connectors.base import DeliveryContext, WebhookView
+from connectors.builtin_templates import BUILTIN_TEMPLATES
 from connectors.registry import load_connectors
+from connectors.zapier import ZapierConnector
+from gateway.api.zapier import ZapierController
+from gateway.core.catalog import EVENT_TYPES, derive_project_id, sample_event
 from gateway.core.signing import SIGNING_SCHEMES, sign_blue, sign_github, sign_standard
+from gateway.core.templating.sandbox import _ENV as TEMPLATE_ENV
 from gateway.delivery.engine import signature_headers
 from gateway.settings import PREFIX, Settings, documented_settings
 
@@ -28,6 +39,10 @@ README = ROOT / "README.md"
 GETTING_STARTED = DOCS / "getting-started.md"
 OPERATIONS = DOCS / "operations.md"
 SIGNATURES = DOCS / "signatures.md"
+TEMPLATES = DOCS / "templates.md"
+CONNECTORS = DOCS / "connectors.md"
+ZAPIER_AND_PABBLY = DOCS / "zapier-and-pabbly.md"
+BLUE_SETUP = DOCS / "blue-setup.md"
 
 _SETTINGS_ROW = re.compile(r"^\|\s*`(?P<name>[A-Z][A-Z0-9_]*)`\s*\|")
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
@@ -290,3 +305,165 @@ def test_relative_links_point_to_existing_files(page: Path) -> None:
 def test_the_documentation_pages_exist() -> None:
     names = {p.name for p in _doc_pages()}
     assert {"getting-started.md", "signatures.md", "operations.md", "architecture.md"} <= names
+    assert {"templates.md", "connectors.md", "zapier-and-pabbly.md", "blue-setup.md"} <= names
+
+
+@pytest.mark.parametrize("page", [TEMPLATES, CONNECTORS, ZAPIER_AND_PABBLY, BLUE_SETUP], ids=lambda p: p.name)
+def test_every_guide_is_linked_from_the_readme(page: Path) -> None:
+    assert f"](docs/{page.name})" in _read(README), f"README.md's 'Learn more' list does not link docs/{page.name}"
+
+
+# --- templates --------------------------------------------------------------------------------------------
+
+
+BUILTIN_TEMPLATE_NAMES = sorted(BUILTIN_TEMPLATES)
+
+
+def test_builtin_templates_are_found() -> None:
+    assert {"record", "zapier", "flat"} <= set(BUILTIN_TEMPLATE_NAMES)
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATE_NAMES)
+def test_every_builtin_template_is_documented(name: str) -> None:
+    assert f"`{name}`" in _read(TEMPLATES), f"built-in template `{name}` is not documented in docs/templates.md"
+
+
+def _template_helpers() -> list[str]:
+    """The helpers the sandbox adds to Jinja2: globals and filters Jinja2 does not have, plus ``tojson``.
+
+    ``tojson`` shares its name with a Jinja2 filter but is the gateway's own (orjson, not HTML-escaped).
+    """
+    added_globals = set(TEMPLATE_ENV.globals) - set(jinja2.defaults.DEFAULT_NAMESPACE)
+    added_filters = set(TEMPLATE_ENV.filters) - set(jinja2.filters.FILTERS)
+    return sorted(added_globals | added_filters | {"tojson"})
+
+
+TEMPLATE_HELPERS = _template_helpers()
+
+
+def test_template_helpers_are_found() -> None:
+    assert {"tojson", "jsonpath", "jsonpath_first", "date", "datetime"} <= set(TEMPLATE_HELPERS)
+
+
+@pytest.mark.parametrize("helper", TEMPLATE_HELPERS)
+def test_every_template_helper_is_documented(helper: str) -> None:
+    assert f"`{helper}`" in _read(TEMPLATES), f"template helper `{helper}` is not documented in docs/templates.md"
+
+
+# --- connectors on their own pages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BUILT_IN_CONNECTORS)
+def test_every_built_in_connector_is_in_a_connector_guide(name: str) -> None:
+    text = _read(CONNECTORS) + "\n" + _read(ZAPIER_AND_PABBLY)
+    assert f"`{name}`" in text, (
+        f"connector `{name}` is in neither docs/connectors.md nor docs/zapier-and-pabbly.md"
+    )
+
+
+# --- Zapier: flat keys and REST Hooks paths ---------------------------------------------------------------
+
+
+def _flat_keys(event_name: str) -> list[str]:
+    """The keys, in order, of what the ``zapier`` connector sends for the catalog sample of ``event_name``."""
+    sample = sample_event(event_name)
+    context = DeliveryContext(
+        event=event_name,
+        company_id="acme",
+        project_id=derive_project_id(sample),
+        user=sample.get("user"),
+        previous_value=sample.get("previousValue"),
+        current_value=sample.get("currentValue"),
+        occurred_at=sample.get("occurredAt"),
+        event_id="evt_docs",
+    )
+    webhook = WebhookView(
+        id="wh_docs", uid="0" * 32, name="docs", url="https://hooks.zapier.com/", connector="zapier"
+    )
+    return list(orjson.loads(ZapierConnector().render(context, webhook).body))
+
+
+FLAT_KEYS_BY_EVENT = {t.name: _flat_keys(t.name) for t in EVENT_TYPES}
+FLAT_KEYS = sorted({key for keys in FLAT_KEYS_BY_EVENT.values() for key in keys})
+
+
+def _common_prefix(lists: list[list[str]]) -> list[str]:
+    """The keys every event starts with (a family's own keys may repeat a name, such as ``project_name``)."""
+    prefix: list[str] = []
+    for column in zip(*lists, strict=False):
+        if len(set(column)) != 1:
+            break
+        prefix.append(column[0])
+    return prefix
+
+
+COMMON_FLAT_KEYS = _common_prefix(list(FLAT_KEYS_BY_EVENT.values()))
+EVENT_GROUPS = sorted({t.group for t in EVENT_TYPES})
+_TABLE_KEY = re.compile(r"^\|\s*`(?P<key>[a-z0-9_]+)`\s*\|", re.M)
+
+
+def _section(text: str, heading: str) -> str:
+    """The text (outside code blocks) under the heading called ``heading``, up to the next heading."""
+    prose = _FENCE.sub("", text)
+    for match in _HEADING.finditer(prose):
+        if match["text"] == heading:
+            following = _HEADING.search(prose, match.end())
+            return prose[match.end() : following.start() if following else len(prose)]
+    raise AssertionError(f"no heading {heading!r}")
+
+
+def _table_keys(heading: str) -> list[str]:
+    return _TABLE_KEY.findall(_section(_read(ZAPIER_AND_PABBLY), heading))
+
+
+def test_flat_keys_are_found() -> None:
+    assert {"event", "event_id", "record_title", "tag_title", "comment_text"} <= set(FLAT_KEYS)
+    assert COMMON_FLAT_KEYS[:2] == ["event", "event_id"]
+
+
+@pytest.mark.parametrize("key", FLAT_KEYS)
+def test_every_flat_key_is_documented(key: str) -> None:
+    assert f"`{key}`" in _read(ZAPIER_AND_PABBLY), (
+        f"flat key `{key}` is not documented in docs/zapier-and-pabbly.md"
+    )
+
+
+def test_common_flat_keys_table_matches_the_code() -> None:
+    assert _table_keys("Common keys") == COMMON_FLAT_KEYS
+
+
+@pytest.mark.parametrize("group", EVENT_GROUPS)
+def test_flat_keys_table_of_each_family_matches_the_code(group: str) -> None:
+    documented = _table_keys(f"{group.capitalize()} events")
+    for event_type in EVENT_TYPES:
+        if event_type.group == group:
+            own = [k for k in FLAT_KEYS_BY_EVENT[event_type.name] if k not in COMMON_FLAT_KEYS]
+            assert documented == own, f"the {group} table does not list the keys {event_type.name} sends, in order"
+            assert f"`{event_type.name}`" in _section(_read(ZAPIER_AND_PABBLY), f"{group.capitalize()} events")
+
+
+def _rest_hooks_routes() -> list[tuple[str, str]]:
+    """Every ``METHOD /path`` of the Zapier REST Hooks API, path parameters as ``{name}``."""
+    routes = []
+    for handler in vars(ZapierController).values():
+        if isinstance(handler, HTTPRouteHandler):
+            for path in handler.paths:
+                full = re.sub(r"\{(\w+):\w+\}", r"{\1}", ZapierController.path + path)
+                routes.extend((method, full) for method in sorted(handler.http_methods))
+    return sorted(routes)
+
+
+REST_HOOKS_ROUTES = _rest_hooks_routes()
+
+
+def test_rest_hooks_routes_are_found() -> None:
+    assert ("POST", "/v1/zapier/subscriptions") in REST_HOOKS_ROUTES
+    assert len(REST_HOOKS_ROUTES) >= 4
+
+
+@pytest.mark.parametrize(("method", "path"), REST_HOOKS_ROUTES, ids=[f"{m} {p}" for m, p in REST_HOOKS_ROUTES])
+def test_every_rest_hooks_route_is_documented(method: str, path: str) -> None:
+    # Any parameter name is fine in the docs: /v1/zapier/subscriptions/{id} documents {subscription_id}.
+    parts = re.split(r"\{\w+\}", f"{method} {path}")
+    pattern = r"\{\w+\}".join(re.escape(part) for part in parts)
+    assert re.search(pattern, _read(ZAPIER_AND_PABBLY)), f"`{method} {path}` is not in docs/zapier-and-pabbly.md"

@@ -197,6 +197,8 @@ def _load_named(name: Any, loader: Callable[[str], str] | None) -> str:
         raise TemplateError(f"unknown template {name!r} (no built-in templates available)", field="template.name")
     try:
         source = loader(name)
+    except TemplateError:
+        raise
     except (LookupError, OSError, ValueError):
         raise TemplateError(f"unknown template {name!r}", field="template.name") from None
     if not isinstance(source, str):
