@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ class Ingestor:
         self._kick = kick
         self._lease = lease_seconds
         self._first_delay = first_delay
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.deliveries_created = 0
         # Events of concurrent requests share statements: one duplicate check, one insert per table.
         self._writes: Coalescer[PreparedEvent, IngestResult] = Coalescer(
             committer, lambda conn, events: self._write(conn, events, self._clock())
@@ -164,6 +167,9 @@ class Ingestor:
                 if attempt == 2:
                     raise
         fresh = [item for r in results for item in r.work]
+        for r in results:
+            self.counts["duplicate" if r.duplicate else "accepted"] += 1
+        self.deliveries_created += len(fresh)
         if fresh and not self._first_delay:
             await self._kick(fresh)
         return results

@@ -12,10 +12,26 @@ __all__ = ["render_metrics"]
 
 def render_metrics(runtime: Runtime) -> bytes:
     """Text exposition format 0.0.4."""
+    engine, ingestor = runtime.engine, runtime.ingestor
     lines = [
+        "# HELP blue_gateway_events_total Events received by this process, by result.",
+        "# TYPE blue_gateway_events_total counter",
+        *(f'blue_gateway_events_total{{result="{r}"}} {ingestor.counts[r]}' for r in ("accepted", "duplicate")),
+        "# HELP blue_gateway_deliveries_created_total Deliveries created by the events this process accepted.",
+        "# TYPE blue_gateway_deliveries_created_total counter",
+        f"blue_gateway_deliveries_created_total {ingestor.deliveries_created}",
         "# HELP blue_gateway_delivery_attempts_total Delivery attempts made by this process.",
         "# TYPE blue_gateway_delivery_attempts_total counter",
-        f"blue_gateway_delivery_attempts_total {runtime.engine.attempts_made}",
+        f"blue_gateway_delivery_attempts_total {engine.attempts_made}",
+        "# HELP blue_gateway_delivery_outcomes_total Attempt verdicts: delivered, retry, gone or fail.",
+        "# TYPE blue_gateway_delivery_outcomes_total counter",
+        *(
+            f'blue_gateway_delivery_outcomes_total{{outcome="{k}"}} {engine.outcomes[k]}'
+            for k in ("delivered", "retry", "gone", "fail")
+        ),
+        "# HELP blue_gateway_attempt_duration_seconds_total Time spent in HTTP attempts (divide by attempts).",
+        "# TYPE blue_gateway_attempt_duration_seconds_total counter",
+        f"blue_gateway_attempt_duration_seconds_total {engine.attempt_seconds:.6f}",
         "# HELP blue_gateway_commit_batches_total Group-commit transactions written by this process.",
         "# TYPE blue_gateway_commit_batches_total counter",
         f"blue_gateway_commit_batches_total {runtime.committer.batches}",

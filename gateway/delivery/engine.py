@@ -147,6 +147,8 @@ class DeliveryEngine:
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
         self.user_agent = f"blue-gateway/{__version__}"
         self.attempts_made = 0
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.attempt_seconds = 0.0
 
     async def deliver_many(self, items: Sequence[WorkItem]) -> None:
         """Work ``(delivery id, webhook id)`` pairs concurrently, each webhook within its lane."""
@@ -177,6 +179,9 @@ class DeliveryEngine:
             return
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
+        self.outcomes[outcome.kind.value] += 1
+        if result is not None:
+            self.attempt_seconds += result.duration_ms / 1000.0
         status, next_at = self._next_state(claim.n, outcome, self.clock())
         record = AttemptRecord(
             claim=claim,

@@ -361,3 +361,22 @@ async def test_a_wrong_secret_key_is_reported_and_retried_not_lost(gateway_facto
     assert resp.status_code == 503
     assert "BLUE_GATEWAY_SECRET_KEY" in resp.json()["detail"]
     assert receiver.requests == []
+
+
+async def test_metrics_count_events_and_outcomes(gateway: Gateway, receiver: Receiver) -> None:
+    receiver.respond((500, {}, ""))
+    auth = await gateway.token()
+    await gateway.webhook(auth, url=receiver.url)
+    await gateway.event(auth, id="m1", event="TODO_CREATED")
+    await gateway.event(auth, id="m1", event="TODO_CREATED")
+    await eventually(lambda: len(receiver.requests) == 2)
+
+    async def scraped() -> str | None:
+        text = (await gateway.client.get("/metrics")).text
+        return text if 'blue_gateway_delivery_outcomes_total{outcome="delivered"} 1' in text else None
+
+    text = await eventually(scraped)
+    assert 'blue_gateway_events_total{result="accepted"} 1' in text
+    assert 'blue_gateway_events_total{result="duplicate"} 1' in text
+    assert 'blue_gateway_delivery_outcomes_total{outcome="retry"} 1' in text
+    assert "blue_gateway_delivery_attempts_total 2" in text
