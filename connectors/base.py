@@ -76,6 +76,21 @@ class DeliveryContext:
     occurred_at: str | None = None
     event_id: str = ""
 
+    @classmethod
+    def from_envelope(cls, envelope: Mapping[str, Any]) -> DeliveryContext:
+        """From a stored event envelope (``event``, ``id``, ``companyId``, ``projectId``, ``user`` ...)."""
+        user = envelope.get("user")
+        return cls(
+            event=str(envelope.get("event", "")),
+            company_id=str(envelope.get("companyId", "")),
+            project_id=envelope.get("projectId"),
+            user=user if isinstance(user, Mapping) else None,
+            previous_value=envelope.get("previousValue"),
+            current_value=envelope.get("currentValue"),
+            occurred_at=envelope.get("occurredAt"),
+            event_id=str(envelope.get("id", "")),
+        )
+
     @property
     def group(self) -> str:
         """The event's family in the catalog (``record``, ``checklist``, ...), ``other`` when unknown."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from connectors.base import Connector, Outcome, OutcomeKind, ResponseInfo
+from typing import Any
 
-__all__ = ["ZapierConnector"]
+import orjson
+
+from connectors.base import Connector, DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
+from gateway.core.catalog import derive_project_id, sample_event
+
+__all__ = ["ZapierConnector", "flat_sample"]
 
 
 class ZapierConnector(Connector):
@@ -25,3 +30,13 @@ class ZapierConnector(Connector):
         if response.status == 410:
             return Outcome(OutcomeKind.GONE, reason="zap turned off (410)")
         return super().classify(response)
+
+
+def flat_sample(event: str, company_id: str) -> Any:
+    """The flat object a live delivery of ``event`` carries, made from the catalog's sample."""
+    sample = sample_event(event)
+    envelope = {**sample, "id": "evt_sample", "companyId": company_id, "projectId": derive_project_id(sample)}
+    view = WebhookView(
+        id="wh_sample", uid="0" * 32, name="sample", url="https://hooks.zapier.com/", connector="zapier"
+    )
+    return orjson.loads(ZapierConnector().render(DeliveryContext.from_envelope(envelope), view).body)

@@ -5,22 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import orjson
 from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, WebhookView
+from connectors.base import DELETE_ON_GONE_OPTION
+from connectors.zapier import flat_sample
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
 from gateway.api.webhooks import create_webhook_row, load_webhook
-from gateway.core.catalog import SUBSCRIBABLE, derive_project_id, sample_event
+from gateway.core.catalog import SUBSCRIBABLE
 from gateway.db.models import Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.runtime import Runtime
 
-__all__ = ["ZapierController", "zapier_sample"]
+__all__ = ["ZapierController"]
 
 
 class SubscribeIn(msgspec.Struct):
@@ -30,27 +30,6 @@ class SubscribeIn(msgspec.Struct):
     target_url: str | None = None
     hookUrl: str | None = None
     projectId: str | None = None
-
-
-def zapier_sample(runtime: Runtime, name: str, company_id: str) -> Any:
-    """The flat object a live delivery of ``name`` has, built from the catalog sample."""
-    sample = sample_event(name)
-    connector = runtime.connectors.get("zapier")
-    assert connector is not None
-    view = WebhookView(
-        id="wh_sample", uid="0" * 32, name="sample", url="https://hooks.zapier.com/", connector="zapier"
-    )
-    context = DeliveryContext(
-        event=name,
-        company_id=company_id,
-        project_id=derive_project_id(sample),
-        user=sample.get("user"),
-        previous_value=sample.get("previousValue"),
-        current_value=sample.get("currentValue"),
-        occurred_at=sample.get("occurredAt"),
-        event_id="evt_sample",
-    )
-    return orjson.loads(connector.render(context, view).body)
 
 
 class ZapierController(Controller):
@@ -110,7 +89,7 @@ class ZapierController(Controller):
         principal.require("manage")
         if event not in SUBSCRIBABLE:
             raise not_found("event type")
-        return [zapier_sample(request.app.state.runtime, event, principal.company_id)]
+        return [flat_sample(event, principal.company_id)]
 
     @get("/me", summary="Connection test for the Zapier app")
     async def me(self, principal: Principal) -> dict[str, Any]:

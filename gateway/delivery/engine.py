@@ -214,7 +214,7 @@ class DeliveryEngine:
         if connector is None:
             raise ConnectorMissing(f"connector_unavailable: {row.connector!r} is not loaded")
         prepared = self._prepare(row, cache=cache)
-        request = connector.render(_context_of(payload), prepared.view)
+        request = connector.render(DeliveryContext.from_envelope(payload), prepared.view)
         headers = {**prepared.header_values, **request.headers}
         headers["Content-Type"] = request.content_type
         headers["x-blue-event"] = str(payload.get("event", ""))
@@ -299,17 +299,3 @@ class DeliveryEngine:
         if outcome.retry_after is not None:
             delay = max(delay, outcome.retry_after)
         return "pending", now + delay
-
-
-def _context_of(payload: Mapping[str, Any]) -> DeliveryContext:
-    user = payload.get("user")
-    return DeliveryContext(
-        event=str(payload.get("event", "")),
-        company_id=str(payload.get("companyId", "")),
-        project_id=payload.get("projectId"),
-        user=user if isinstance(user, Mapping) else None,
-        previous_value=payload.get("previousValue"),
-        current_value=payload.get("currentValue"),
-        occurred_at=payload.get("occurredAt"),
-        event_id=str(payload.get("id", "")),
-    )

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import GatewayFactory, Receiver, eventually
-from tests.integration.services import require
+from tests.integration.services import require, worker_process
 from tests.integration.tcpproxy import TcpProxy
-from tests.integration.test_crash_recovery import BIN
 from tests.integration.test_scaled_out import pg_url  # noqa: F401 - the fixture
 
 
@@ -45,9 +42,7 @@ async def test_broker_outage_loses_nothing(
         "BLUE_GATEWAY_LEASE_SECONDS": "2",
         "BLUE_GATEWAY_LOG_LEVEL": "WARNING",
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen([str(BIN), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with worker_process(env, tmp_path / "worker.log") as worker:
         api = await gateway_factory(database_url=pg_url, broker_url=api_broker, worker_mode=False)
         auth = await api.token()
         await api.webhook(auth, url=receiver.url)
@@ -67,10 +62,3 @@ async def test_broker_outage_loses_nothing(
         redis_proxy.restore()
         await eventually(lambda: len({r.headers["webhook-id"] for r in receiver.requests}) == 6, timeout=30)
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()

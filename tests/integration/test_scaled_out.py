@@ -6,9 +6,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,9 +16,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from tests.conftest import GatewayFactory, Receiver, eventually
-from tests.integration.services import BROKER_URLS, POSTGRES_ADMIN_DSN, require
-
-BIN = Path(sys.executable).parent / "blue-gateway"
+from tests.integration.services import BROKER_URLS, POSTGRES_ADMIN_DSN, require, worker_process
 
 
 @pytest.fixture
@@ -85,9 +80,7 @@ async def test_api_and_worker_processes_share_a_broker(
     require(broker)
     broker_url = BROKER_URLS[broker]
     env = {**worker_env, "BLUE_GATEWAY_DATABASE_URL": pg_url, "BLUE_GATEWAY_BROKER_URL": broker_url}
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen([str(BIN), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with worker_process(env, tmp_path / "worker.log") as worker:
         api = await gateway_factory(database_url=pg_url, broker_url=broker_url, worker_mode=False)
         auth = await api.token()
         await api.webhook(auth, url=f"{receiver.url}/{broker}")
@@ -98,10 +91,3 @@ async def test_api_and_worker_processes_share_a_broker(
         ready = await api.client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["broker"] is True
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()

@@ -15,19 +15,17 @@ from typing import Any
 
 import jinja2.defaults
 import jinja2.filters
-import orjson
 import pytest
 import typer.main
 from litestar.handlers import HTTPRouteHandler
 
 import gateway.cli
 import gateway.metrics
-from connectors.base import DeliveryContext, WebhookView
 from connectors.builtin_templates import BUILTIN_TEMPLATES
 from connectors.registry import load_connectors
-from connectors.zapier import ZapierConnector
+from connectors.zapier import flat_sample
 from gateway.api.zapier import ZapierController
-from gateway.core.catalog import EVENT_TYPES, derive_project_id, sample_event
+from gateway.core.catalog import EVENT_TYPES
 from gateway.core.signing import SIGNING_SCHEMES, sign_blue, sign_github, sign_standard
 from gateway.core.templating.sandbox import _ENV as TEMPLATE_ENV
 from gateway.delivery.engine import signature_headers
@@ -366,21 +364,7 @@ def test_every_built_in_connector_is_in_a_connector_guide(name: str) -> None:
 
 def _flat_keys(event_name: str) -> list[str]:
     """The keys, in order, of what the ``zapier`` connector sends for the catalog sample of ``event_name``."""
-    sample = sample_event(event_name)
-    context = DeliveryContext(
-        event=event_name,
-        company_id="acme",
-        project_id=derive_project_id(sample),
-        user=sample.get("user"),
-        previous_value=sample.get("previousValue"),
-        current_value=sample.get("currentValue"),
-        occurred_at=sample.get("occurredAt"),
-        event_id="evt_docs",
-    )
-    webhook = WebhookView(
-        id="wh_docs", uid="0" * 32, name="docs", url="https://hooks.zapier.com/", connector="zapier"
-    )
-    return list(orjson.loads(ZapierConnector().render(context, webhook).body))
+    return list(flat_sample(event_name, "acme"))
 
 
 FLAT_KEYS_BY_EVENT = {t.name: _flat_keys(t.name) for t in EVENT_TYPES}
