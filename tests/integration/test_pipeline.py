@@ -107,10 +107,11 @@ async def test_410_disables_webhook(gateway: Gateway, receiver: Receiver) -> Non
     assert len(receiver.requests) == 1
 
 
-async def test_429_retry_after_delays_next_attempt(gateway: Gateway, receiver: Receiver) -> None:
+@pytest.mark.parametrize("connector", ["webhook", "zapier", "pabbly"])
+async def test_429_retry_after_delays_next_attempt(gateway: Gateway, receiver: Receiver, connector: str) -> None:
     receiver.respond((429, {"Retry-After": "2"}, "slow down"))
     auth = await gateway.token()
-    await gateway.webhook(auth, url=receiver.url)
+    await gateway.webhook(auth, url=receiver.url, connector=connector)
     await gateway.event(auth, event="TODO_CREATED", currentValue=TODO)
     await eventually(lambda: len(receiver.requests) >= 2, timeout=15)
     gap = receiver.requests[1].at - receiver.requests[0].at
