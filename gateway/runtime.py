@@ -38,6 +38,8 @@ __all__ = ["Runtime"]
 log = logging.getLogger("gateway")
 KICK_CHUNK = 200
 RETENTION_INTERVAL = 600.0
+INDEX_POLL_SECONDS = 0.25
+"""How soon a webhook changed by another process is matched here: one tiny query per poll."""
 
 
 class Runtime:
@@ -181,7 +183,7 @@ class Runtime:
 
     async def _watch_index(self) -> None:
         while True:
-            await asyncio.sleep(max(self.settings.scheduler_interval, 0.2))
+            await asyncio.sleep(INDEX_POLL_SECONDS)
             try:
                 await self.refresh_index()
             except Exception as exc:

@@ -381,3 +381,18 @@ async def test_metrics_count_events_and_outcomes(gateway: Gateway, receiver: Rec
     assert 'blue_gateway_events_total{result="duplicate"} 1' in text
     assert 'blue_gateway_delivery_outcomes_total{outcome="retry"} 1' in text
     assert "blue_gateway_delivery_attempts_total 2" in text
+
+
+async def test_webhook_made_in_one_process_matches_in_another(gateway_factory, receiver: Receiver) -> None:
+    one = await gateway_factory()
+    two = await gateway_factory()  # same database, its own process state and matching index
+    auth = await one.token()
+    await one.webhook(auth, url=receiver.url)
+
+    async def matched() -> bool:
+        answer = await two.event(auth, event="TODO_CREATED", currentValue=TODO)
+        return answer["deliveries"] == 1
+
+    started = time.monotonic()
+    await eventually(matched, timeout=5, interval=0.05)
+    assert time.monotonic() - started < 2
