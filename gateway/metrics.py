@@ -29,6 +29,9 @@ def render_metrics(runtime: Runtime) -> bytes:
             f'blue_gateway_delivery_outcomes_total{{outcome="{k}"}} {engine.outcomes[k]}'
             for k in ("delivered", "retry", "gone", "fail")
         ),
+        "# HELP blue_gateway_deliveries_deferred_total Deliveries left in the database behind a slow endpoint.",
+        "# TYPE blue_gateway_deliveries_deferred_total counter",
+        f"blue_gateway_deliveries_deferred_total {engine.deferred}",
         "# HELP blue_gateway_attempt_duration_seconds_total Time spent in HTTP attempts (divide by attempts).",
         "# TYPE blue_gateway_attempt_duration_seconds_total counter",
         f"blue_gateway_attempt_duration_seconds_total {engine.attempt_seconds:.6f}",

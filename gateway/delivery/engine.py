@@ -27,6 +27,7 @@ from gateway.delivery.sender import Sender, SendResult
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
+MAX_DEFER_SECONDS = 300.0
 WorkItem = Sequence[str]
 """``(delivery id, webhook id)``: what the broker carries (lists on the wire)."""
 
@@ -137,6 +138,8 @@ class DeliveryEngine:
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, _Lane] = {}
+        self._pace: dict[str, float] = {}
+        self.deferred = 0
         self.ledger = Ledger(
             committer,
             claim_lease=config.attempt_timeout + config.lease_seconds,
@@ -155,8 +158,19 @@ class DeliveryEngine:
         await asyncio.gather(*(self._guarded(str(item[0]), str(item[1])) for item in items))
 
     async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
+        cap = self.config.webhook_concurrency
         lane = self._lanes.setdefault(webhook_id, _Lane())
-        await lane.acquire(self.config.webhook_concurrency)
+        wait = len(lane.waiting) / cap * self._pace.get(webhook_id, 0.0)
+        if wait > self.config.lease_seconds / 2:
+            # A slow endpoint's backlog would outlive this delivery's reservation: leave it in the
+            # database until its turn would come, instead of queueing it here (and re-enqueueing it).
+            if lane.idle:
+                self._lanes.pop(webhook_id, None)
+            await self.ledger.defer(delivery_id, self.clock() + min(wait, MAX_DEFER_SECONDS))
+            self.deferred += 1
+            return
+        await lane.acquire(cap)
+        started = time.monotonic()
         try:
             async with self._slots:
                 await self.deliver(delivery_id)
@@ -164,9 +178,17 @@ class DeliveryEngine:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
         finally:
+            self._note_pace(webhook_id, time.monotonic() - started)
             lane.release()
             if lane.idle:
                 self._lanes.pop(webhook_id, None)
+
+    def _note_pace(self, webhook_id: str, seconds: float) -> None:
+        """A moving average of how long one delivery to this webhook takes."""
+        if len(self._pace) > 10_000:
+            self._pace.clear()
+        previous = self._pace.get(webhook_id)
+        self._pace[webhook_id] = seconds if previous is None else previous * 0.8 + seconds * 0.2
 
     async def deliver(self, delivery_id: str) -> None:
         """One attempt of one delivery, if it is still due."""

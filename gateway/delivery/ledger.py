@@ -77,6 +77,7 @@ class Ledger:
         self._clock = clock
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
         self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
+        self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
@@ -85,6 +86,20 @@ class Ledger:
     async def record(self, record: AttemptRecord) -> bool:
         """Store an attempt and its consequences; True when the webhook was disabled or deleted by it."""
         return await self._records.submit(record)
+
+    async def defer(self, delivery_id: str, until: float) -> None:
+        """Keep a pending delivery reserved until ``until``: the scheduler hands it out then."""
+        await self._defers.submit((delivery_id, until))
+
+    async def _defer_batch(self, conn: AsyncConnection, items: Sequence[tuple[str, float]]) -> list[None]:
+        d = table(Delivery).c
+        await conn.execute(
+            update(table(Delivery))
+            .where(d.id == bindparam("b_id"), d.status == "pending")
+            .values(lease_until=bindparam("b_until")),
+            [{"b_id": delivery_id, "b_until": until} for delivery_id, until in items],
+        )
+        return [None] * len(items)
 
     async def finish(self, claim: Claim, status: str) -> None:
         """End a claimed delivery without an attempt (its webhook is gone or disabled)."""

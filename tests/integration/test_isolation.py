@@ -1,0 +1,68 @@
+"""One slow endpoint must not hold up the others, and its backlog waits in the database, not in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import GatewayFactory, eventually
+
+
+class TwoEndpoints:
+    """``/slow`` answers after ``delay`` seconds, ``/fast`` at once; both record webhook-ids and times."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.fast: dict[str, float] = {}
+        self.slow: dict[str, float] = {}
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        if request.path == "/slow":
+            await asyncio.sleep(self.delay)
+            self.slow[request.headers["webhook-id"]] = time.monotonic()
+        else:
+            self.fast[request.headers["webhook-id"]] = time.monotonic()
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def endpoints() -> AsyncIterator[TwoEndpoints]:
+    ends = TwoEndpoints(delay=0.3)
+    app = web.Application()
+    app.router.add_post("/{name}", ends.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    ends.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    yield ends
+    await runner.cleanup()
+
+
+async def test_slow_endpoint_does_not_delay_a_fast_one(
+    gateway_factory: GatewayFactory, endpoints: TwoEndpoints
+) -> None:
+    gw = await gateway_factory(webhook_concurrency=4, lease_seconds=2.0)
+    auth = await gw.token()
+    await gw.webhook(auth, url=f"{endpoints.url}/slow")
+    await gw.webhook(auth, url=f"{endpoints.url}/fast")
+    events = [{"id": f"e{i}", "event": "TODO_CREATED", "currentValue": {"id": i}} for i in range(80)]
+    started = time.monotonic()
+    for chunk in (events[:40], events[40:]):
+        resp = await gw.client.post("/v1/events/batch", json={"events": chunk}, headers=auth)
+        assert resp.status_code == 202
+
+    await eventually(lambda: len(endpoints.fast) == 80, timeout=15)
+    fast_done = max(endpoints.fast.values()) - started
+    assert fast_done < 3, f"the fast endpoint needed {fast_done:.1f}s behind the slow one"
+    assert len(endpoints.slow) < 40, "the slow endpoint cannot have been served that fast with 4 lanes"
+
+    # The slow endpoint's backlog (80 x 0.3 s over 4 lanes = 6 s) still arrives, every delivery of it.
+    await eventually(lambda: len(endpoints.slow) == 80, timeout=40, interval=0.1)
+    assert gw.runtime.engine.deferred > 0, "the backlog should have waited in the database"
