@@ -63,10 +63,6 @@ class IngestResult:
     work: tuple[tuple[str, str], ...] = ()
     """(delivery id, webhook id) of each delivery created."""
 
-    def to_json(self) -> dict[str, Any]:
-        """The public answer of contract §3.1."""
-        return {"id": self.id, "deliveries": self.deliveries, "duplicate": self.duplicate}
-
 
 def _optional_str(raw: Mapping[str, Any], key: str, limit: int) -> str | None:
     value = raw.get(key)

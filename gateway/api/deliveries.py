@@ -11,40 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import conflict, not_found
-from gateway.api.webhooks import iso
+from gateway.api.schemas import DeliveryOut, DeliveryRetry
 from gateway.db.models import Attempt, Delivery, Webhook, table
 from gateway.runtime import Runtime
 
-__all__ = ["DeliveriesController", "delivery_json", "load_delivery"]
-
-
-def delivery_json(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:
-    """The public delivery object; ``attempts`` only when asked for one delivery."""
-    data: dict[str, Any] = {
-        "id": row.id,
-        "webhookId": row.webhook_id,
-        "eventId": row.event_id,
-        "event": row.event,
-        "messageId": row.message_id,
-        "status": row.status,
-        "attemptCount": row.attempts,
-        "nextAttemptAt": iso(row.next_attempt_at) if row.status == "pending" else None,
-        "createdAt": iso(row.created_at),
-        "updatedAt": iso(row.updated_at),
-    }
-    if attempts is not None:
-        data["attempts"] = [
-            {
-                "n": a.n,
-                "at": iso(a.at),
-                "durationMs": a.duration_ms,
-                "statusCode": a.status_code,
-                "error": a.error,
-                "responseBody": a.response_body,
-            }
-            for a in attempts
-        ]
-    return data
+__all__ = ["DeliveriesController", "load_delivery"]
 
 
 async def load_delivery(conn: AsyncConnection, principal: Principal, delivery_id: str) -> Any:
@@ -73,7 +44,7 @@ class DeliveriesController(Controller):
     @get("/{delivery_id:str}", summary="A delivery and its attempts")
     async def get_delivery(
         self, request: Request[Any, Any, Any], principal: Principal, delivery_id: str
-    ) -> dict[str, Any]:
+    ) -> DeliveryOut:
         """Status, next attempt and every attempt with its response excerpt (≤ 4 KiB)."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -84,12 +55,12 @@ class DeliveriesController(Controller):
                     select(table(Attempt)).where(Attempt.delivery_id == row.id).order_by(Attempt.n, Attempt.id)
                 )
             )
-        return delivery_json(row, attempts)
+        return DeliveryOut.from_row(row, attempts)
 
     @post("/{delivery_id:str}/retry", status_code=202, summary="Send a delivery again now")
     async def retry_delivery(
         self, request: Request[Any, Any, Any], principal: Principal, delivery_id: str
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[DeliveryRetry]:
         """Queue one more attempt of a delivered, failed or discarded delivery (same ``webhook-id``)."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -115,4 +86,4 @@ class DeliveriesController(Controller):
         if not await runtime.committer.submit(write):
             raise conflict("delivery changed meanwhile; read it again")
         await runtime.kick([(row.id, row.webhook_id)])
-        return Response({"id": row.id, "status": "pending"}, status_code=202)
+        return Response(DeliveryRetry(id=row.id, status="pending"), status_code=202)

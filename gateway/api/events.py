@@ -7,15 +7,18 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable
+from gateway.api.schemas import EventAccepted, EventBatchAccepted
 from gateway.ingest import IngestResult, InvalidEvent, PreparedEvent, prepare_event
 from gateway.runtime import Runtime
 
-__all__ = ["EventBatchIn", "EventIn", "EventsController"]
+__all__ = ["EventAccepted", "EventBatchIn", "EventIn", "EventsController", "accepted"]
 
 MAX_BATCH = 500
+DUPLICATE = "A duplicate of an earlier event (same `id`): the first event's id, no new deliveries"
 
 
 class EventIn(msgspec.Struct, omit_defaults=True):
@@ -36,14 +39,6 @@ class EventBatchIn(msgspec.Struct):
     events: list[dict[str, Any]]
 
 
-class EventAccepted(msgspec.Struct):
-    """The answer for one event."""
-
-    id: str
-    deliveries: int
-    duplicate: bool
-
-
 def _prepare(runtime: Runtime, principal: Principal, raw: Any, prefix: str = "") -> PreparedEvent:
     try:
         return prepare_event(raw, principal.company_id, runtime.index, runtime.clock())
@@ -58,7 +53,12 @@ class EventsController(Controller):
     tags = ["events"]
     dependencies = {"principal": Provide(provide_principal)}
 
-    @post("/", status_code=202, summary="Ingest one event")
+    @post(
+        "/",
+        status_code=202,
+        summary="Ingest one event",
+        responses={200: ResponseSpec(EventAccepted, generate_examples=False, description=DUPLICATE)},
+    )
     async def ingest_one(
         self, request: Request[Any, Any, Any], principal: Principal, data: EventIn
     ) -> Response[EventAccepted]:
@@ -67,12 +67,12 @@ class EventsController(Controller):
         runtime: Runtime = request.app.state.runtime
         prepared = _prepare(runtime, principal, msgspec.to_builtins(data))
         (result,) = await runtime.ingestor.ingest([prepared])
-        return Response(_accepted(result), status_code=200 if result.duplicate else 202)
+        return Response(accepted(result), status_code=200 if result.duplicate else 202)
 
     @post("/batch", status_code=202, summary="Ingest up to 500 events")
     async def ingest_batch(
         self, request: Request[Any, Any, Any], principal: Principal, data: EventBatchIn
-    ) -> dict[str, list[EventAccepted]]:
+    ) -> EventBatchAccepted:
         """All events are validated first; one invalid event rejects the batch with its index."""
         principal.require("ingest")
         if not data.events:
@@ -82,8 +82,9 @@ class EventsController(Controller):
         runtime: Runtime = request.app.state.runtime
         prepared = [_prepare(runtime, principal, raw, f"events[{i}].") for i, raw in enumerate(data.events)]
         results = await runtime.ingestor.ingest(prepared)
-        return {"results": [_accepted(r) for r in results]}
+        return EventBatchAccepted(results=[accepted(r) for r in results])
 
 
-def _accepted(result: IngestResult) -> EventAccepted:
+def accepted(result: IngestResult) -> EventAccepted:
+    """The public answer of contract §3.1 for one ingested event."""
     return EventAccepted(id=result.id, deliveries=result.deliveries, duplicate=result.duplicate)

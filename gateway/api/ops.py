@@ -6,8 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 
 from gateway.api.auth import Principal, provide_principal
+from gateway.api.schemas import ConnectorOut, EventTypeOut, Health, Readiness
 from gateway.core.catalog import EVENT_TYPES
 from gateway.metrics import render_metrics
 from gateway.runtime import Runtime
@@ -22,19 +24,26 @@ class OpsController(Controller):
     tags = ["operations"]
 
     @get("/healthz", summary="Liveness")
-    async def healthz(self) -> dict[str, str]:
+    async def healthz(self) -> Health:
         """200 while the process serves requests."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
-    @get("/readyz", summary="Readiness: database and broker reachable")
-    async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    @get(
+        "/readyz",
+        summary="Readiness: database and broker reachable",
+        responses={503: ResponseSpec(Readiness, generate_examples=False, description="Not ready: what is down")},
+    )
+    async def readyz(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
         """200 when the database and broker answer, else 503 naming what is down."""
         runtime: Runtime = request.app.state.runtime
         state = await runtime.ping()
         ready = all(state.values())
-        return Response(
-            {"status": "ready" if ready else "unavailable", **state}, status_code=200 if ready else 503
+        body = Readiness(
+            status="ready" if ready else "unavailable",
+            database=state.get("database", False),
+            broker=state.get("broker", False),
         )
+        return Response(body, status_code=200 if ready else 503)
 
     @get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, request: Request[Any, Any, Any]) -> bytes:
@@ -50,18 +59,18 @@ class CatalogController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @get("/event-types", summary="The event catalog with a sample of each event")
-    async def event_types(self, principal: Principal) -> list[dict[str, Any]]:
+    async def event_types(self, principal: Principal) -> list[EventTypeOut]:
         """Every subscribable event: name, group, description and a realistic sample."""
         return [
-            {"name": t.name, "group": t.group, "description": t.description, "sample": t.sample}
+            EventTypeOut(name=t.name, group=t.group, description=t.description, sample=t.sample)
             for t in EVENT_TYPES
         ]
 
     @get("/connectors", summary="Loaded connectors, built-ins and plugins")
-    async def connectors(self, request: Request[Any, Any, Any], principal: Principal) -> list[dict[str, Any]]:
+    async def connectors(self, request: Request[Any, Any, Any], principal: Principal) -> list[ConnectorOut]:
         """Name, description, whether it signs, and its options schema."""
         runtime: Runtime = request.app.state.runtime
         return [
-            {"name": c.name, "description": c.description, "signs": c.signs, "optionsSchema": c.options_schema}
+            ConnectorOut(name=c.name, description=c.description, signs=c.signs, optionsSchema=c.options_schema)
             for c in runtime.connectors
         ]

@@ -6,20 +6,22 @@ import dataclasses
 import hashlib
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
-from gateway.api.webhooks import iso
+from gateway.api.events import accepted
+from gateway.api.schemas import EventAccepted, SourceHealthCheck, SourceIgnored, SourceList, SourceOut
 from gateway.core.catalog import HEALTH_CHECK
 from gateway.core.ids import new_id
 from gateway.core.secretbox import SecretUnreadable
@@ -32,6 +34,13 @@ __all__ = ["SourceIngestController", "SourcesController"]
 
 SOURCE_CACHE_SECONDS = 10.0
 """A deleted source stops being accepted by other API processes within this many seconds."""
+
+SourceAnswer = EventAccepted | SourceHealthCheck | SourceIgnored
+SOURCE_200 = ResponseSpec(
+    cast(Any, SourceAnswer),  # a union of Structs: fine for Litestar, not in ResponseSpec's annotation
+    generate_examples=False,
+    description="A health check, an event outside the source's projects (ignored), or a duplicate body",
+)
 
 
 class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,17 +76,6 @@ def _has_secret(runtime: Runtime, blob: bytes) -> bool | None:
         return None
 
 
-def _source_json(row: Any, has_secret: bool | None = None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "hasSecret": has_secret,
-        "projectIds": list(row.project_ids or ()),
-        "ingestPath": f"/v1/sources/{row.id}/events",
-        "createdAt": iso(row.created_at),
-    }
-
-
 def _company_admin(principal: Principal) -> None:
     principal.require("manage")
     if not principal.is_company_admin:
@@ -94,7 +92,7 @@ class SourcesController(Controller):
     @post("/", status_code=201, summary="Register a Blue webhook as a source")
     async def create_source(
         self, request: Request[Any, Any, Any], principal: Principal, data: SourceIn
-    ) -> dict[str, Any]:
+    ) -> SourceOut:
         """Point Blue's webhook at the returned ``ingestPath``; its ``X-Signature`` is checked with ``secret``."""
         _company_admin(principal)
         _check_name(data.name)
@@ -117,12 +115,12 @@ class SourcesController(Controller):
             await conn.execute(table(Source).insert().values(**values))
 
         await runtime.committer.submit(write)
-        return _source_json(SimpleNamespace(**values), has_secret=bool(data.secret))
+        return SourceOut.from_row(SimpleNamespace(**values), has_secret=bool(data.secret))
 
     @patch("/{source_id:str}", summary="Update a source (set Blue's secret once its webhook exists)")
     async def patch_source(
         self, request: Request[Any, Any, Any], principal: Principal, source_id: str, data: SourcePatch
-    ) -> dict[str, Any]:
+    ) -> SourceOut:
         """Replace the name, the secret or the project list."""
         _company_admin(principal)
         runtime: Runtime = request.app.state.runtime
@@ -147,10 +145,10 @@ class SourcesController(Controller):
         if row is None:
             raise not_found("source")
         request.app.state.source_secrets.pop(source_id, None)
-        return _source_json(row, _has_secret(runtime, row.secret_ct))
+        return SourceOut.from_row(row, _has_secret(runtime, row.secret_ct))
 
     @get("/", summary="List sources")
-    async def list_sources(self, request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
+    async def list_sources(self, request: Request[Any, Any, Any], principal: Principal) -> SourceList:
         """Every source of the company (secrets never shown)."""
         _company_admin(principal)
         runtime: Runtime = request.app.state.runtime
@@ -158,7 +156,7 @@ class SourcesController(Controller):
             rows = await conn.execute(
                 select(table(Source)).where(Source.company_id == principal.company_id).order_by(Source.id.desc())
             )
-            return {"data": [_source_json(r, _has_secret(runtime, r.secret_ct)) for r in rows]}
+            return SourceList(data=[SourceOut.from_row(r, _has_secret(runtime, r.secret_ct)) for r in rows])
 
     @delete("/{source_id:str}", status_code=204, summary="Delete a source")
     async def delete_source(self, request: Request[Any, Any, Any], principal: Principal, source_id: str) -> None:
@@ -183,8 +181,13 @@ class SourceIngestController(Controller):
     path = "/v1/sources/{source_id:str}/events"
     tags = ["sources"]
 
-    @post("/", status_code=202, summary="Blue's webhook deliveries (signed with X-Signature)")
-    async def receive(self, request: Request[Any, Any, Any], source_id: str) -> Response[dict[str, Any]]:
+    @post(
+        "/",
+        status_code=202,
+        summary="Blue's webhook deliveries (signed with X-Signature)",
+        responses={200: SOURCE_200},
+    )
+    async def receive(self, request: Request[Any, Any, Any], source_id: str) -> Response[SourceAnswer]:
         """Verify the signature over the raw body, answer health checks, dedupe identical bodies for 24 h."""
         runtime: Runtime = request.app.state.runtime
         source = await _load_source(request, runtime, source_id)
@@ -198,19 +201,19 @@ class SourceIngestController(Controller):
         except orjson.JSONDecodeError:
             raise HTTPException(status_code=400, detail="body is not valid JSON") from None
         if isinstance(payload, dict) and payload.get("event") == HEALTH_CHECK.name:
-            return Response({"status": "ok"}, status_code=200)
+            return Response(SourceHealthCheck(status="ok"), status_code=200)
         try:
             prepared = prepare_event(payload, source["company_id"], runtime.index, runtime.clock())
         except InvalidEvent as exc:
             raise Unprocessable(exc.field, exc.message) from None
         if source["project_ids"] and prepared.project_id not in source["project_ids"]:
             return Response(
-                {"ignored": True, "reason": "the event's project is not one of the source's projects"},
+                SourceIgnored(ignored=True, reason="the event's project is not one of the source's projects"),
                 status_code=200,
             )
         receipt = (source_id, hashlib.sha256(body).hexdigest())
         (result,) = await runtime.ingestor.ingest([dataclasses.replace(prepared, receipt=receipt)])
-        return Response(result.to_json(), status_code=200 if result.duplicate else 202)
+        return Response(accepted(result), status_code=200 if result.duplicate else 202)
 
 
 async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from litestar.di import Provide
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, template_unprocessable
+from gateway.api.schemas import PreviewOut
 from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
 from gateway.core.matching import MatchIndex
@@ -46,9 +47,7 @@ class TemplatesController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @post("/preview", status_code=200, summary="Render a template exactly as a delivery would")
-    async def preview(
-        self, request: Request[Any, Any, Any], principal: Principal, data: PreviewIn
-    ) -> dict[str, Any]:
+    async def preview(self, request: Request[Any, Any, Any], principal: Principal, data: PreviewIn) -> PreviewOut:
         """``{"method", "headers", "body"}`` with the body as the exact text that would be sent, or a 422."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -99,7 +98,7 @@ class TemplatesController(Controller):
         for name in getattr(row, "header_names", None) or ():
             if name in headers:
                 headers[name] = "***"  # custom header values are secrets: never echoed
-        return {"method": "POST", "url": row.url, "headers": headers, "body": body.decode("utf-8", "replace")}
+        return PreviewOut(method="POST", url=row.url, headers=headers, body=body.decode("utf-8", "replace"))
 
     @staticmethod
     def _event(data: PreviewIn) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
-from gateway.api.deliveries import delivery_json
 from gateway.api.errors import Unprocessable, conflict
-from gateway.api.webhooks import load_webhook, update_webhook, webhook_json
+from gateway.api.schemas import DeliveryOut, DeliveryPage, RecoverResult, WebhookOut
+from gateway.api.webhooks import load_webhook, update_webhook
 from gateway.core.catalog import HEALTH_CHECK, SUBSCRIBABLE, sample_event
 from gateway.core.ids import new_id
 from gateway.core.signing import generate_secret
@@ -73,7 +73,7 @@ class WebhookActionsController(Controller):
     @post("/rotate-secret", status_code=200, summary="Rotate the signing secret")
     async def rotate_secret(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str, data: RotateIn | None = None
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """New secret now; the old one signs as well for ``graceSeconds``. The answer shows the new secret once."""
         principal.require("manage")
         grace = (data or RotateIn()).graceSeconds
@@ -88,23 +88,21 @@ class WebhookActionsController(Controller):
             values.update(previous_secret_ct=row.secret_ct, previous_secret_until=now + grace)
         else:
             values.update(previous_secret_ct=None, previous_secret_until=None)
-        return webhook_json(await update_webhook(runtime, row, values), secret=secret)
+        return WebhookOut.from_row(await update_webhook(runtime, row, values), secret=secret)
 
     @post("/disable", status_code=200, summary="Disable a webhook")
-    async def disable(
-        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
-    ) -> dict[str, Any]:
+    async def disable(self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str) -> WebhookOut:
         """No new deliveries; waiting ones are discarded (recoverable)."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
         row = await load_webhook(runtime, principal, webhook_id)
         new = await update_webhook(runtime, row, {"enabled": False, "disabled_reason": "manual"})
-        return webhook_json(new)
+        return WebhookOut.from_row(new)
 
     @post("/enable", status_code=200, summary="Enable after a live health check")
     async def enable(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[WebhookOut]:
         """Send a live ``WEBHOOK_HEALTH_CHECK``: 2xx enables it (HEALTHY), else a 422 with the answer."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -125,12 +123,12 @@ class WebhookActionsController(Controller):
             "failing_since": None,
             "last_success_at": runtime.clock(),
         }
-        return Response(webhook_json(await update_webhook(runtime, row, values)), status_code=200)
+        return Response(WebhookOut.from_row(await update_webhook(runtime, row, values)), status_code=200)
 
     @post("/test", status_code=202, summary="Send a sample event through the whole pipeline")
     async def send_test(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str, data: TestIn | None = None
-    ) -> dict[str, Any]:
+    ) -> DeliveryOut:
         """Stores a sample event and one delivery to this webhook; returns the delivery (waits briefly for it)."""
         principal.require("manage")
         name = (data or TestIn()).event
@@ -189,7 +187,7 @@ class WebhookActionsController(Controller):
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)
-        return delivery_json(drow)
+        return DeliveryOut.from_row(drow)
 
     @get("/deliveries", summary="The webhook's deliveries, newest first")
     async def deliveries(
@@ -200,7 +198,7 @@ class WebhookActionsController(Controller):
         status: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=250),
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> DeliveryPage:
         """Filter by ``status``; pass ``nextCursor`` back as ``cursor`` for the next page."""
         principal.require("manage")
         if status is not None and status not in DELIVERY_STATUSES:
@@ -217,12 +215,13 @@ class WebhookActionsController(Controller):
         async with runtime.db.connect() as conn:
             rows = list(await conn.execute(query))
         page = rows[:limit]
-        return {"data": [delivery_json(r) for r in page], "nextCursor": page[-1].id if len(rows) > limit else None}
+        next_cursor = page[-1].id if len(rows) > limit else None
+        return DeliveryPage(data=[DeliveryOut.from_row(r) for r in page], nextCursor=next_cursor)
 
     @post("/recover", status_code=202, summary="Re-send failed and discarded deliveries of a time window")
     async def recover(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str, data: RecoverIn
-    ) -> dict[str, int]:
+    ) -> RecoverResult:
         """Each failed or discarded delivery created in ``[since, until]`` gets one more attempt."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -267,4 +266,4 @@ class WebhookActionsController(Controller):
         ids = await runtime.committer.submit(write)
         if ids:
             await runtime.kick([(delivery_id, row.id) for delivery_id in ids])
-        return {"requeued": len(ids)}
+        return RecoverResult(requeued=len(ids))

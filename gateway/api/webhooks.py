@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
+from gateway.api.schemas import WebhookOut, WebhookPage, iso
 from gateway.api.webhook_schema import DEFAULT_SIGNING, WebhookCreate, WebhookPatch, validate_webhook_fields
 from gateway.core.ids import new_id, new_uid
 from gateway.core.signing import generate_secret
@@ -24,42 +24,9 @@ from gateway.db.models import Company, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending, subscription_of
 from gateway.runtime import Runtime
 
-__all__ = ["WebhooksController", "create_webhook_row", "iso", "load_webhook", "webhook_json"]
+__all__ = ["WebhooksController", "create_webhook_row", "iso", "load_webhook"]
 
 MAX_SECRET = 256
-
-
-def iso(ts: float | None) -> str | None:
-    """RFC 3339 UTC with milliseconds."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def webhook_json(row: Any, *, secret: str | None = None) -> dict[str, Any]:
-    """The public webhook object; custom header values are masked and the secret is null but once."""
-    return {
-        "id": row.id,
-        "uid": row.uid,
-        "name": row.name,
-        "url": row.url,
-        "connector": row.connector,
-        "events": list(row.events or ()),
-        "projectIds": list(row.project_ids or ()),
-        "filter": row.filter,
-        "template": row.template,
-        "enabled": row.enabled,
-        "status": row.status,
-        "disabledReason": row.disabled_reason,
-        "signing": list(row.signing or ()),
-        "headers": {name: "***" for name in (row.header_names or ())},
-        "options": row.options or {},
-        "metadata": {"events": list(row.events or ()), "projectIds": list(row.project_ids or ())},
-        "createdById": row.created_by_id,
-        "createdAt": iso(row.created_at),
-        "updatedAt": iso(row.updated_at),
-        "secret": secret,
-    }
 
 
 async def load_webhook(runtime: Runtime, principal: Principal, webhook_id: str) -> Any:
@@ -100,12 +67,12 @@ class WebhooksController(Controller):
     @post("/", status_code=201, summary="Create a webhook")
     async def create_webhook(
         self, request: Request[Any, Any, Any], principal: Principal, data: WebhookCreate
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """Create; the answer carries the secret, the only time it is shown."""
         principal.require("manage")
         fields = {k: v for k, v in msgspec.to_builtins(data).items() if v is not None}
         row, secret = await create_webhook_row(request.app.state.runtime, principal, fields)
-        return webhook_json(row, secret=secret)
+        return WebhookOut.from_row(row, secret=secret)
 
     @get("/", summary="List webhooks, newest first")
     async def list_webhooks(
@@ -114,7 +81,7 @@ class WebhooksController(Controller):
         principal: Principal,
         limit: int = Parameter(default=50, ge=1, le=250),
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> WebhookPage:
         """Cursor pagination: pass ``nextCursor`` back as ``cursor``."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -122,7 +89,7 @@ class WebhooksController(Controller):
         if cursor:
             query = query.where(Webhook.id < cursor)
         query = query.order_by(Webhook.id.desc())
-        data: list[dict[str, Any]] = []
+        data: list[WebhookOut] = []
         next_cursor = None
         async with runtime.db.connect() as conn:
             result = await conn.stream(query)
@@ -130,24 +97,24 @@ class WebhooksController(Controller):
                 if not principal.covers(row.project_ids or ()):
                     continue
                 if len(data) == limit:
-                    next_cursor = data[-1]["id"]
+                    next_cursor = data[-1].id
                     break
-                data.append(webhook_json(row))
+                data.append(WebhookOut.from_row(row))
             await result.close()
-        return {"data": data, "nextCursor": next_cursor}
+        return WebhookPage(data=data, nextCursor=next_cursor)
 
     @get("/{webhook_id:str}", summary="Read a webhook")
     async def get_webhook(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """The webhook object (secret null, header values masked)."""
         principal.require("manage")
-        return webhook_json(await load_webhook(request.app.state.runtime, principal, webhook_id))
+        return WebhookOut.from_row(await load_webhook(request.app.state.runtime, principal, webhook_id))
 
     @patch("/{webhook_id:str}", summary="Update a webhook")
     async def patch_webhook(
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str, data: WebhookPatch
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """Replace the fields named in the body."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -176,7 +143,7 @@ class WebhooksController(Controller):
             values.update(disabled_reason=None, consecutive_failures=0, failing_since=None, status="HEALTHY")
         if values.get("enabled") is False and row.enabled:
             values["disabled_reason"] = "manual"
-        return webhook_json(await update_webhook(runtime, row, values))
+        return WebhookOut.from_row(await update_webhook(runtime, row, values))
 
     @delete("/{webhook_id:str}", status_code=204, summary="Delete a webhook")
     async def delete_webhook(self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str) -> None:

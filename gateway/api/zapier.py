@@ -14,6 +14,7 @@ from connectors.base import DELETE_ON_GONE_OPTION
 from connectors.zapier import flat_sample
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
+from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsubscribed
 from gateway.api.webhooks import create_webhook_row, load_webhook
 from gateway.core.catalog import SUBSCRIBABLE
 from gateway.db.models import Webhook, table
@@ -42,7 +43,7 @@ class ZapierController(Controller):
     @post("/subscriptions", status_code=201, summary="REST Hooks subscribe")
     async def subscribe(
         self, request: Request[Any, Any, Any], principal: Principal, data: SubscribeIn
-    ) -> dict[str, Any]:
+    ) -> ZapierSubscription:
         """Creates a ``zapier`` webhook for one event; a 410 from Zapier later deletes it."""
         principal.require("manage")
         url = data.target_url or data.hookUrl
@@ -61,12 +62,12 @@ class ZapierController(Controller):
         row, _ = await create_webhook_row(
             request.app.state.runtime, principal, fields, internal_options={DELETE_ON_GONE_OPTION: True}
         )
-        return {"id": row.id, "event": data.event, "target_url": url}
+        return ZapierSubscription(id=row.id, event=data.event, target_url=url)
 
     @delete("/subscriptions/{subscription_id:str}", status_code=200, summary="REST Hooks unsubscribe")
     async def unsubscribe(
         self, request: Request[Any, Any, Any], principal: Principal, subscription_id: str
-    ) -> dict[str, Any]:
+    ) -> ZapierUnsubscribed:
         """Deletes the subscription's webhook."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
@@ -81,10 +82,12 @@ class ZapierController(Controller):
 
         await runtime.committer.submit(write)
         runtime.index.remove(row.id)
-        return {"id": row.id, "deleted": True}
+        return ZapierUnsubscribed(id=row.id, deleted=True)
 
     @get("/samples/{event:str}", summary="Sample payloads with exactly a live delivery's keys")
-    async def samples(self, request: Request[Any, Any, Any], principal: Principal, event: str) -> list[Any]:
+    async def samples(
+        self, request: Request[Any, Any, Any], principal: Principal, event: str
+    ) -> list[dict[str, Any]]:
         """A JSON array with one flat sample of ``event``."""
         principal.require("manage")
         if event not in SUBSCRIBABLE:
@@ -92,11 +95,11 @@ class ZapierController(Controller):
         return [flat_sample(event, principal.company_id)]
 
     @get("/me", summary="Connection test for the Zapier app")
-    async def me(self, principal: Principal) -> dict[str, Any]:
+    async def me(self, principal: Principal) -> ZapierMe:
         """Who the token belongs to."""
-        return {
-            "company": {"id": principal.company_id},
-            "user": {"id": principal.user_id},
-            "role": principal.role,
-            "projects": sorted(principal.projects),
-        }
+        return ZapierMe(
+            company=IdRef(id=principal.company_id),
+            user=IdRef(id=principal.user_id),
+            role=principal.role,
+            projects=sorted(principal.projects),
+        )
