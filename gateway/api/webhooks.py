@@ -24,7 +24,7 @@ from gateway.db.models import Company, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending, subscription_of
 from gateway.runtime import Runtime
 
-__all__ = ["WebhooksController", "create_webhook_row", "iso", "load_webhook"]
+__all__ = ["WebhooksController", "create_webhook_row", "delete_webhook_row", "iso", "load_webhook"]
 
 MAX_SECRET = 256
 
@@ -152,13 +152,7 @@ class WebhooksController(Controller):
         runtime: Runtime = request.app.state.runtime
         row = await load_webhook(runtime, principal, webhook_id)
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(sql_delete(table(Webhook)).where(Webhook.id == row.id))
-            await discard_pending(conn, row.id, runtime.clock())
-            await bump_webhooks_version(conn)
-
-        await runtime.committer.submit(write)
-        runtime.index.remove(row.id)
+        await delete_webhook_row(runtime, row.id)
 
 
 async def update_webhook(runtime: Runtime, row: Any, values: dict[str, Any]) -> Any:
@@ -241,3 +235,15 @@ async def check_target(runtime: Runtime, url: str) -> None:
         await check_resolved(url, allow_private=runtime.settings.allow_private_targets)
     except TargetRefused as exc:
         raise Unprocessable("url", str(exc)) from None
+
+
+async def delete_webhook_row(runtime: Runtime, webhook_id: str) -> None:
+    """Delete a webhook: its waiting deliveries are discarded, its delivery log stays until retention."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(sql_delete(table(Webhook)).where(Webhook.id == webhook_id))
+        await discard_pending(conn, webhook_id, runtime.clock())
+        await bump_webhooks_version(conn)
+
+    await runtime.committer.submit(write)
+    runtime.index.remove(webhook_id)

@@ -7,18 +7,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
-from sqlalchemy import delete as sql_delete
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import DELETE_ON_GONE_OPTION
 from connectors.zapier import flat_sample
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
 from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsubscribed
-from gateway.api.webhooks import create_webhook_row, load_webhook
+from gateway.api.webhooks import create_webhook_row, delete_webhook_row, load_webhook
 from gateway.core.catalog import SUBSCRIBABLE
-from gateway.db.models import Webhook, table
-from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.runtime import Runtime
 
 __all__ = ["ZapierController"]
@@ -75,13 +71,7 @@ class ZapierController(Controller):
         if not (row.options or {}).get(DELETE_ON_GONE_OPTION):
             raise not_found("subscription")  # a webhook made through /v1/webhooks is not a subscription
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(sql_delete(table(Webhook)).where(Webhook.id == row.id))
-            await discard_pending(conn, row.id, runtime.clock())
-            await bump_webhooks_version(conn)
-
-        await runtime.committer.submit(write)
-        runtime.index.remove(row.id)
+        await delete_webhook_row(runtime, row.id)
         return ZapierUnsubscribed(id=row.id, deleted=True)
 
     @get("/samples/{event:str}", summary="Sample payloads with exactly a live delivery's keys")

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import GatewayFactory, Receiver, eventually
-from tests.integration.services import require, worker_process
+from tests.integration.services import worker_process
 from tests.integration.tcpproxy import TcpProxy
-from tests.integration.test_scaled_out import pg_url  # noqa: F401 - the fixture
-
-
-@pytest.fixture
-async def redis_proxy() -> AsyncIterator[TcpProxy]:
-    require("redis")
-    proxy = TcpProxy("127.0.0.1", 6379)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 async def test_broker_outage_loses_nothing(
-    pg_url: str,  # noqa: F811
-    redis_proxy: TcpProxy,
+    pg_url: str,
+    proxy_to: Callable[[str], Awaitable[TcpProxy]],
     gateway_factory: GatewayFactory,
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
+    redis_proxy = await proxy_to("redis")
     queue_db = "/5"  # a Redis database of its own, so other tests' messages stay apart
     api_broker = f"redis://127.0.0.1:{redis_proxy.port}{queue_db}"
     env = {

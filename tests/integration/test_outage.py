@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from tests.conftest import GatewayFactory, Receiver, eventually
 from tests.integration.tcpproxy import TcpProxy
-from tests.integration.test_scaled_out import pg_url  # noqa: F401 - the fixture
-
-
-@pytest.fixture
-async def pg_proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 async def test_database_outage_answers_503_and_recovers(
-    pg_url: str,  # noqa: F811
-    pg_proxy: TcpProxy,
+    pg_url: str,
+    proxy_to: Callable[[str], Awaitable[TcpProxy]],
     gateway_factory: GatewayFactory,
     receiver: Receiver,
 ) -> None:
+    pg_proxy = await proxy_to("postgresql")
     proxied = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg_proxy.port}")
     gw = await gateway_factory(database_url=proxied)
     auth = await gw.token()

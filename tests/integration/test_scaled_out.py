@@ -5,36 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from gateway.db.engine import make_engine
-from gateway.db.migrate import upgrade
 from tests.conftest import GatewayFactory, Receiver, eventually
-from tests.integration.services import BROKER_URLS, POSTGRES_ADMIN_DSN, require, worker_process
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, migrated with Alembic, dropped afterwards."""
-    require("postgresql")
-    name = f"bg_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    engine = make_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    try:
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+from tests.integration.services import BROKER_URLS, require, worker_process
 
 
 async def test_postgres_delivers_signed_and_retries(

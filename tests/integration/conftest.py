@@ -1,0 +1,49 @@
+"""Fixtures for tests against real services: a fresh PostgreSQL database, TCP proxies to cut."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from gateway.db.engine import make_engine
+from gateway.db.migrate import upgrade
+from tests.integration.services import POSTGRES_ADMIN_DSN, SERVICES, require
+from tests.integration.tcpproxy import TcpProxy
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, migrated with Alembic, dropped afterwards."""
+    require("postgresql")
+    name = f"bg_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    try:
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def proxy_to() -> AsyncIterator[Callable[[str], Awaitable[TcpProxy]]]:
+    """``await proxy_to("redis")``: a proxy in front of that service, closed after the test."""
+    proxies: list[TcpProxy] = []
+
+    async def start(service: str) -> TcpProxy:
+        require(service)
+        proxy = TcpProxy(*SERVICES[service])
+        await proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        await proxy.close()
