@@ -7,10 +7,13 @@ import logging
 import signal
 import sys
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.auth import ROLES, SCOPES, hash_token, new_token
 from gateway.db.engine import make_engine
@@ -20,6 +23,8 @@ from gateway.db.tokens import create_token
 from gateway.settings import Settings, SettingsError
 
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Blue Gateway: Blue events to signed webhooks, Zapier and Pabbly.",
@@ -114,6 +119,26 @@ def migrate() -> None:
     typer.echo("database is up to date", err=True)
 
 
+def _on_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database (the embedded one is migrated first); errors end the command."""
+    settings = _settings()
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            if settings.is_sqlite:
+                await upgrade(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, SQLAlchemyError) as exc:
+        typer.echo(f"error: the database at {settings.database_url.split('@')[-1]} failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _split(value: str | None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
 
@@ -140,70 +165,54 @@ def tokens_create(
         raise typer.Exit(2)
     token = new_token()
 
-    async def run(conn_url: str) -> None:
-        engine = make_engine(conn_url)
-        try:
-            if conn_url.startswith("sqlite"):
-                await upgrade(engine)
-            await create_token(
-                engine,
-                hash_token(token),
-                company=company,
-                user=user,
-                role=role,
-                projects=project_list,
-                scopes=scope_list,
-            )
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> None:
+        await create_token(
+            engine,
+            hash_token(token),
+            company=company,
+            user=user,
+            role=role,
+            projects=project_list,
+            scopes=scope_list,
+        )
 
-    asyncio.run(run(_settings().database_url))
+    _on_database(run)
     sys.stdout.write(token + "\n")
 
 
 @tokens.command("list")
 def tokens_list(company: Annotated[str | None, typer.Option(help="only this company")] = None) -> None:
     """List tokens (id, company, user, role, projects, scopes, revoked) — never the token itself."""
-    settings = _settings()
 
-    async def run() -> None:
-        engine = make_engine(settings.database_url)
-        try:
-            async with engine.connect() as conn:
-                query = select(table(Token)).order_by(Token.created_at)
-                if company:
-                    query = query.where(Token.company_id == company)
-                for row in await conn.execute(query):
-                    state = "revoked" if row.revoked_at else "active"
-                    typer.echo(
-                        f"{row.id}\t{row.company_id}\t{row.user_id}\t{row.role}\t"
-                        f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}"
-                    )
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> None:
+        async with engine.connect() as conn:
+            query = select(table(Token)).order_by(Token.created_at)
+            if company:
+                query = query.where(Token.company_id == company)
+            for row in await conn.execute(query):
+                state = "revoked" if row.revoked_at else "active"
+                typer.echo(
+                    f"{row.id}\t{row.company_id}\t{row.user_id}\t{row.role}\t"
+                    f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}"
+                )
 
-    asyncio.run(run())
+    _on_database(run)
 
 
 @tokens.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token id shown by 'tokens list'")]) -> None:
     """Revoke a token by id; it stops working within seconds."""
-    settings = _settings()
 
-    async def run() -> int:
-        engine = make_engine(settings.database_url)
-        try:
-            async with engine.begin() as conn:
-                result = await conn.execute(
-                    update(Token)
-                    .where(Token.id == token_id, Token.revoked_at.is_(None))
-                    .values(revoked_at=time.time())
-                )
-                return int(result.rowcount or 0)
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            result = await conn.execute(
+                update(Token)
+                .where(Token.id == token_id, Token.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+            return int(result.rowcount or 0)
 
-    if asyncio.run(run()) == 0:
+    if _on_database(run) == 0:
         typer.echo(f"error: no active token {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {token_id}", err=True)

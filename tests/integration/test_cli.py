@@ -1,0 +1,99 @@
+"""The CLI as an operator uses it: tokens create/list/revoke, migrate, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import eventually, free_port
+from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
+
+
+def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args], cwd=tmp_path, env=env or _env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+
+
+def test_tokens_create_prints_the_token_alone(tmp_path: Path) -> None:
+    made = cli(tmp_path, "tokens", "create", "--company", "acme", "--user", "ops")
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("bgw_")
+    listed = cli(tmp_path, "tokens", "list")
+    assert listed.returncode == 0
+    assert lines[0] not in listed.stdout  # the token itself is never shown again
+    assert "acme\tops\tcompany-admin\t\tmanage,ingest\tactive" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--role", "owner"], "--role"),
+        (["--role", "project-admin"], "--projects"),
+        (["--scopes", "admin"], "--scopes"),
+    ],
+)
+def test_tokens_create_refuses_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:
+    made = cli(tmp_path, "tokens", "create", "--company", "acme", "--user", "ops", *args)
+    assert made.returncode == 2
+    assert needle in made.stderr
+    assert made.stdout == ""
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BLUE_GATEWAY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        "BLUE_GATEWAY_SECRET_KEY": "k",
+    }
+    listed = cli(tmp_path, "tokens", "list", env=env)
+    assert listed.returncode == 1
+    assert "error: the database" in listed.stderr
+    assert "Traceback" not in listed.stderr
+    no_key = cli(tmp_path, "migrate", env={**env, "BLUE_GATEWAY_SECRET_KEY": ""})
+    assert no_key.returncode == 2
+    assert "BLUE_GATEWAY_SECRET_KEY is required" in no_key.stderr
+
+
+async def test_revoked_token_stops_working(tmp_path: Path) -> None:
+    token = cli(tmp_path, "tokens", "create", "--company", "acme", "--user", "ops").stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_healthy(base)
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+            assert (await client.get("/v1/webhooks")).status_code == 200
+            token_id = cli(tmp_path, "tokens", "list").stdout.split("\t")[0]
+            revoked = cli(tmp_path, "tokens", "revoke", token_id)
+            assert revoked.returncode == 0, revoked.stderr
+
+            async def refused() -> bool:
+                return (await client.get("/v1/webhooks")).status_code == 401
+
+            await eventually(refused, timeout=10, interval=0.25)
+        assert cli(tmp_path, "tokens", "revoke", token_id).returncode == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def test_migrate_brings_a_postgres_database_up(tmp_path: Path, pg_url: str) -> None:
+    env = {**os.environ, "BLUE_GATEWAY_DATABASE_URL": pg_url, "BLUE_GATEWAY_SECRET_KEY": "k"}
+    migrated = cli(tmp_path, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "up to date" in migrated.stderr
+    made = cli(tmp_path, "tokens", "create", "--company", "acme", "--user", "ops", env=env)
+    assert made.returncode == 0, made.stderr
