@@ -44,7 +44,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from jsonpath_ng.ext.parser import parse as _jsonpath_parse
+from gateway.core.jsonpath import parse_jsonpath
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -126,11 +126,9 @@ def compile_jsonpath(expr: str) -> JsonPath:
         raise FilterError("must be a JSONPath string", "path")
     if not expr.strip():
         raise FilterError("must not be empty", "path")
-    try:
-        parsed = _jsonpath_parse(expr)
-    except Exception as exc:  # JsonPathParserError, JsonPathLexerError, RecursionError, ...
-        message = str(exc).strip() or type(exc).__name__
-        raise FilterError(f"invalid JSONPath {expr!r}: {message}", "path") from None
+    parsed, error = parse_jsonpath(expr)
+    if error is not None:
+        raise FilterError(error, "path")
     return JsonPath(expr, parsed)
 
 

@@ -162,3 +162,16 @@ def test_pacer_keeps_thirty_requests_per_second_per_url() -> None:
     assert waits[0] == 0
     assert waits[30] == pytest.approx(1.0)
     assert pacer.reserve("https://hooks.zapier.com/b", 30, now=100.0) == 0
+
+
+def test_jsonpath_refuses_regexes_and_huge_paths_for_filters_and_templates() -> None:
+    from gateway.core.filters import FilterError, compile_filter
+    from gateway.core.templating import TemplateError, compile_template
+
+    regex_path = "$.currentValue.todoTags[?(@.tag.title =~ '(a+)+$')]"
+    with pytest.raises(FilterError, match="not allowed"):
+        compile_filter({"path": regex_path, "op": "exists"})
+    with pytest.raises(FilterError, match="longer than"):
+        compile_filter({"path": "$" + ".a" * 600, "op": "exists"})
+    with pytest.raises(TemplateError, match="not allowed"):
+        compile_template({"fields": {"x": regex_path}})

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import gateway.core.jsonpath as jsonpath_module
 from gateway.core.filters import (
     MAX_CONDITIONS,
     MAX_DEPTH,
@@ -482,10 +483,9 @@ def test_compile_jsonpath_errors(expr: str) -> None:
 
 def test_matches_does_not_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     compiled = compile_filter(CONTRACT_EXAMPLE)
-    import gateway.core.filters as filters_module
 
     def fail(_expr: str) -> None:
         raise AssertionError("parse called during matches")
 
-    monkeypatch.setattr(filters_module, "_jsonpath_parse", fail)
+    monkeypatch.setattr(jsonpath_module, "_jsonpath_parse", fail)
     assert compiled.matches(ENVELOPE) is True

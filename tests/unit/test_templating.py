@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+import gateway.core.jsonpath as jsonpath_module
 from gateway.core.templating import (
     DEFAULT_MAX_OUTPUT_BYTES,
     CompiledTemplate,
@@ -17,7 +18,6 @@ from gateway.core.templating import (
     compile_template,
     is_json_content_type,
 )
-from gateway.core.templating import jsonpath as templating  # where the private _jsonpath_parse lives
 
 ENVELOPE: dict[str, Any] = {
     "event": "TODO_CREATED",
@@ -322,7 +322,7 @@ def test_jsonpath_literals_are_parsed_at_compile_time(monkeypatch: pytest.Monkey
     def no_parsing(text: str) -> Any:
         raise AssertionError(f"JSONPath parsed during render: {text}")
 
-    monkeypatch.setattr(templating, "_jsonpath_parse", no_parsing)
+    monkeypatch.setattr(jsonpath_module, "_jsonpath_parse", no_parsing)
     assert template.render(CONTEXT).body == b"p1"
 
 

@@ -3,30 +3,17 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Final
 
 from jinja2.runtime import Undefined
-from jsonpath_ng.ext.parser import parse as _jsonpath_parse
 
+from gateway.core.jsonpath import parse_jsonpath
 from gateway.core.templating.limits import _require_state
-
-_MAX_JSONPATH_CHARS: Final = 2_000
 
 _ROOT: Final = object()
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse_jsonpath(expr: str) -> tuple[Any, str | None]:
-    """Parse a JSONPath once (cached, failures too): ``(compiled, None)`` or ``(None, reason)``."""
-    if len(expr) > _MAX_JSONPATH_CHARS:
-        return None, f"JSONPath longer than {_MAX_JSONPATH_CHARS} characters"
-    if not expr.strip():
-        return None, "empty JSONPath"
-    try:
-        return _jsonpath_parse(expr), None
-    except Exception as exc:
-        return None, f"invalid JSONPath {expr!r}: {exc}"
+_parse_jsonpath = parse_jsonpath
 
 
 def _compiled_jsonpath(expr: Any) -> Any:
