@@ -68,7 +68,7 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
     async def handle(request: web.Request) -> web.Response:
         nonlocal hits
         await request.read()
-        await asyncio.sleep(0.005)  # a realistic receiver: deliveries are still in flight when the kill lands
+        await asyncio.sleep(0.01)  # a realistic receiver: deliveries are still in flight when the kill lands
         hits += 1
         seen.add(request.headers["webhook-id"])
         return web.Response(text="ok")
