@@ -12,13 +12,15 @@ from pathlib import Path
 from types import FrameType
 
 from bench.baseline import DbResult, run_group_commit, run_merged_commit, run_per_transaction
+from bench.isolation import run_isolation
 from bench.procs import BenchError, Processes
 from bench.report import Report, render
 from bench.scenarios import run_gateway_scenarios
 
 __all__ = ["main", "parse_args"]
 
-QUICK = {"events": 400, "concurrency": 16}
+QUICK = {"events": 400, "concurrency": 16, "isolation_events": 200}
+FULL = {"events": 5000, "concurrency": 64, "isolation_events": 2000}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,8 +38,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds to wait for a phase's deliveries (default max(120, 0.1 s x events x webhooks))",
     )
+    parser.add_argument(
+        "--isolation-events", type=int, default=None, help="events per burst of scenario (f) (default 2000)"
+    )
+    parser.add_argument(
+        "--slow-delay",
+        type=float,
+        default=1.0,
+        help="seconds the slow endpoint of (f) takes to answer (default 1)",
+    )
     parser.add_argument("--skip-baseline", action="store_true", help="skip scenario (c)")
     parser.add_argument("--skip-gateway", action="store_true", help="skip scenarios (a) and (b)")
+    parser.add_argument("--skip-isolation", action="store_true", help="skip scenario (f)")
     parser.add_argument(
         "--set",
         action="append",
@@ -53,14 +65,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         }
     except ValueError:
         parser.error("--set takes NAME=VALUE")
-    defaults = QUICK if args.quick else {"events": 5000, "concurrency": 64}
+    defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.delivery_timeout is None:
         args.delivery_timeout = max(120.0, 0.1 * args.events * args.webhooks)
-    if args.events < 1 or args.concurrency < 1 or args.webhooks < 0:
-        parser.error("--events and --concurrency must be positive, --webhooks not negative")
+    if args.events < 1 or args.concurrency < 1 or args.isolation_events < 1 or args.webhooks < 0:
+        parser.error("--events, --isolation-events and --concurrency must be positive, --webhooks not negative")
+    if args.slow_delay <= 0:
+        parser.error("--slow-delay must be positive")
     return args
 
 
@@ -95,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not args.skip_baseline:  # first, while no gateway competes for the CPU
                 report.per_tx, report.group, report.merged = asyncio.run(_baselines(tmp, args))
+            if not (args.skip_gateway and args.skip_isolation):
+                receiver = procs.start_receiver({"slow": args.slow_delay}, keyed=("fast", "slow"))
             if not args.skip_gateway:
-                _log("starting receiver and gateway (SQLite in a temp dir)")
-                receiver = procs.start_receiver()
+                _log("starting the gateway (SQLite in a temp dir)")
                 gateway, token = procs.start_gateway(args.overrides)
                 _log(
                     f"gateway {gateway} (pid {procs.gateway_pid}), receiver {receiver}, settings {args.overrides}"
@@ -111,6 +126,21 @@ def main(argv: list[str] | None = None) -> int:
                         concurrency=args.concurrency,
                         webhooks=args.webhooks,
                         delivery_timeout=args.delivery_timeout,
+                        pid=procs.gateway_pid,
+                        log=_log,
+                    )
+                )
+                procs.stop("gateway")  # (f) starts its own gateways
+            if not args.skip_isolation:
+                report.isolation = asyncio.run(
+                    run_isolation(
+                        procs,
+                        receiver,
+                        events=args.isolation_events,
+                        delay=args.slow_delay,
+                        concurrency=args.concurrency,
+                        overrides=args.overrides,
+                        timeout=args.delivery_timeout,
                         log=_log,
                     )
                 )

@@ -33,10 +33,19 @@ def sample_payload() -> dict[str, Any]:
 Body = tuple[bytes, int]  # a serialised request body and the number of events it carries
 
 
-def event_bodies(prefix: str, count: int, batch: int = 1) -> list[Body]:
-    """``count`` events with unique idempotency keys, as single bodies or ``{"events": [...]}`` of ``batch``."""
+def event_bodies(prefix: str, count: int, batch: int = 1, *, keyed: bool = False) -> list[Body]:
+    """``count`` events with unique idempotency keys, as single bodies or ``{"events": [...]}`` of ``batch``.
+
+    ``keyed``: each event's ``currentValue.id`` is its key too, so a keyed receiver group can tell
+    which event a delivery carries (the key of event ``i`` is ``f"{prefix}-{i}"``, in body ``i // batch``).
+    """
     base = sample_payload()
+    found = base.get("currentValue")
+    current: dict[str, Any] = found if isinstance(found, dict) else {}
     events = [{**base, "id": f"{prefix}-{i}"} for i in range(count)]
+    if keyed:
+        for event in events:
+            event["currentValue"] = {**current, "id": event["id"]}
     if batch <= 1:
         return [(orjson.dumps(e), 1) for e in events]
     chunks = [events[i : i + batch] for i in range(0, count, batch)]
@@ -62,6 +71,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     started_at: float = 0.0  # wall clock (time.time) of the first request
     wall_s: float = 0.0
+    sent_at: list[float] = field(default_factory=list)  # wall clock when each body's request started
 
     @property
     def events_per_s(self) -> float:
@@ -86,10 +96,11 @@ class LoadResult:
 async def _worker(
     session: aiohttp.ClientSession,
     url: str,
-    bodies: Iterator[Body],
+    bodies: Iterator[tuple[int, Body]],
     result: LoadResult,
 ) -> None:
-    for body, carried in bodies:  # a shared iterator: each body is sent exactly once across all workers
+    for index, (body, carried) in bodies:  # a shared iterator: each body is sent exactly once across all workers
+        result.sent_at[index] = time.time()
         t0 = time.perf_counter()
         try:
             async with session.post(url, data=body) as resp:
@@ -117,11 +128,11 @@ async def fire(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     clients = max(1, min(concurrency, len(bodies)))
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
-    result = LoadResult()
+    result = LoadResult(sent_at=[0.0] * len(bodies))
     async with aiohttp.ClientSession(
         connector=connector, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
     ) as session:
-        shared = iter(bodies)
+        shared = iter(enumerate(bodies))
         result.started_at = time.time()
         t0 = time.perf_counter()
         await asyncio.gather(*(_worker(session, base_url + path, shared, result) for _ in range(clients)))

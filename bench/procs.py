@@ -14,9 +14,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BenchError", "Processes", "free_port", "gateway_env"]
+__all__ = ["BenchError", "Memory", "Processes", "free_port", "gateway_env", "read_memory"]
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -33,11 +34,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def gateway_env(tmp: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Memory:
+    """A process's resident memory now and at its peak (``VmRSS`` and ``VmHWM`` of ``/proc/<pid>/status``)."""
+
+    rss_mib: float
+    hwm_mib: float
+
+    def __str__(self) -> str:
+        return f"RSS {self.rss_mib:.0f} MiB (peak {self.hwm_mib:.0f})"
+
+
+def read_memory(pid: int | None) -> Memory | None:
+    """The process's memory in MiB, or None where there is no ``/proc`` (not Linux) or no such process."""
+    if pid is None:
+        return None
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib: dict[str, int] = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            kib[name] = int(rest.split()[0])  # "VmRSS:   123456 kB"
+    if len(kib) < 2:
+        return None
+    return Memory(kib["VmRSS"] / 1024, kib["VmHWM"] / 1024)
+
+
+def gateway_env(tmp: Path, db_name: str = "bench") -> dict[str, str]:
     """The environment of every gateway command: its own SQLite file, private targets allowed, quiet logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLUE_GATEWAY_")}
     env.update(
-        BLUE_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
+        BLUE_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp}/{db_name}.db",
         BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS="true",
         BLUE_GATEWAY_LOG_LEVEL="WARNING",
     )
@@ -105,32 +135,40 @@ class Processes:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def start_receiver(self) -> str:
-        """Start ``python -m bench.receiver`` and return its base URL once it listens."""
+    def start_receiver(self, delays: dict[str, float] | None = None, keyed: tuple[str, ...] = ()) -> str:
+        """Start ``python -m bench.receiver`` and return its base URL once it listens.
+
+        ``delays`` maps a path group (``slow`` for ``/slow/...``) to the seconds it waits before answering;
+        ``keyed`` groups record each delivery's arrival by event key (see :mod:`bench.receiver`).
+        """
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        proc = self._spawn(
-            "receiver", [sys.executable, "-m", "bench.receiver", "--port", "0"], env, subprocess.PIPE
-        )
+        argv = [sys.executable, "-m", "bench.receiver", "--port", "0"]
+        argv += [f"--delay={group}={seconds}" for group, seconds in (delays or {}).items()]
+        argv += [f"--keyed={group}" for group in keyed]
+        proc = self._spawn("receiver", argv, env, subprocess.PIPE)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
         if not line.startswith("READY "):
             raise BenchError(f"receiver did not start: {line!r}\n{self.log_tail('receiver')}")
         return f"http://127.0.0.1:{int(line.split()[1])}"
 
-    def start_gateway(self, overrides: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[str, str]:
+    def start_gateway(
+        self, overrides: dict[str, str] | None = None, timeout: float = 60.0, name: str = "gateway"
+    ) -> tuple[str, str]:
         """Start ``blue-gateway serve``, wait for ``/healthz``, create a token; return (base URL, token).
 
         ``overrides`` are extra ``BLUE_GATEWAY_*`` variables (``--set``), for experiments with settings.
+        ``name`` names its log and its SQLite file, so a second gateway starts on a fresh database.
         """
-        env = {**gateway_env(self.tmp), **(overrides or {})}
+        env = {**gateway_env(self.tmp, "bench" if name == "gateway" else name), **(overrides or {})}
         port = free_port()
-        proc = self._spawn("gateway", [_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        proc = self._spawn(name, [_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)], env)
         self.gateway_pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise BenchError(f"gateway exited with {proc.returncode}:\n{self.log_tail('gateway')}")
+                raise BenchError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
@@ -138,7 +176,7 @@ class Processes:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise BenchError(f"gateway not healthy after {timeout:.0f}s:\n{self.log_tail('gateway')}")
+                raise BenchError(f"{name} not healthy after {timeout:.0f}s:\n{self.log_tail(name)}")
             time.sleep(0.1)
         done = subprocess.run(
             [_cli(), "tokens", "create", "--company", "bench", "--user", "bench"],
@@ -153,14 +191,21 @@ class Processes:
             raise BenchError(f"tokens create failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
         return base, token
 
+    def stop(self, name: str, grace: float = 10.0) -> None:
+        """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them."""
+        self._stop([p for p in self._procs if p[0] == name], grace)
+
     def stop_all(self, grace: float = 10.0) -> None:
         """SIGTERM every process group we started (newest first), wait, then SIGKILL what is left."""
-        for _, proc in reversed(self._procs):
+        self._stop(list(self._procs), grace)
+
+    def _stop(self, chosen: list[tuple[str, subprocess.Popen[bytes]]], grace: float) -> None:
+        for _, proc in reversed(chosen):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for _, proc in reversed(self._procs):
+        for _, proc in reversed(chosen):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -169,4 +214,6 @@ class Processes:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
-        self._procs.clear()
+            if proc.pid == self.gateway_pid:
+                self.gateway_pid = None
+        self._procs = [p for p in self._procs if p not in chosen]

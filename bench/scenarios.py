@@ -11,9 +11,9 @@ import aiohttp
 import orjson
 
 from bench.load import Body, LoadResult, event_bodies, fire
-from bench.procs import BenchError
+from bench.procs import BenchError, Memory, read_memory
 
-__all__ = ["GatewayRun", "PhaseResult", "run_gateway_scenarios"]
+__all__ = ["GatewayRun", "PhaseResult", "Probe", "run_gateway_scenarios"]
 
 BATCH = 100
 POLL_S = 0.02
@@ -31,6 +31,7 @@ class PhaseResult:
     commits: int = 0
     commit_ops: int = 0
     attempts: int = 0
+    memory: Memory | None = None  # the gateway's, once the phase's deliveries were all in
 
     @property
     def deliveries_per_s(self) -> float:
@@ -54,7 +55,7 @@ class GatewayRun:
         return next(p for p in self.phases if p.name == name)
 
 
-class _Probe:
+class Probe:
     """Reads the receiver's counters and the gateway's Prometheus counters."""
 
     def __init__(self, session: aiohttp.ClientSession, gateway: str, receiver: str) -> None:
@@ -63,7 +64,13 @@ class _Probe:
         self._receiver = receiver
 
     async def receiver(self) -> dict[str, Any]:
+        """The receiver's counters (``["groups"][name]`` for one path group)."""
         async with self._session.get(self._receiver + "/_stats") as resp:
+            return orjson.loads(await resp.read())  # type: ignore[no-any-return]
+
+    async def arrivals(self, group: str) -> dict[str, list[float]]:
+        """``{event key: [arrived_at, answered_at]}`` of a keyed receiver group."""
+        async with self._session.get(self._receiver + "/_arrivals", params={"group": group}) as resp:
             return orjson.loads(await resp.read())  # type: ignore[no-any-return]
 
     async def metrics(self) -> dict[str, float]:
@@ -83,13 +90,18 @@ class _Probe:
                     continue
         return values
 
-    async def wait_distinct(self, target: int, timeout: float) -> dict[str, Any]:
-        """Poll until the receiver counted ``target`` distinct webhook-ids; raise if it does not."""
+    async def wait_distinct(self, target: int, timeout: float, group: str | None = None) -> dict[str, Any]:
+        """Poll until the receiver (or its path ``group``) counted ``target`` distinct webhook-ids; raise if not.
+
+        Returns the whole stats snapshot in which the target was reached.
+        """
         deadline = time.monotonic() + timeout
+        empty = {"distinct": 0, "requests": 0, "missing_id": 0}
         while True:
-            stats = await self.receiver()
+            snapshot = await self.receiver()
+            stats = snapshot if group is None else snapshot["groups"].get(group, empty)
             if stats["distinct"] >= target:
-                return stats
+                return snapshot
             if time.monotonic() > deadline:
                 raise BenchError(
                     f"only {stats['distinct']} of {target} distinct webhook-ids arrived within {timeout:.0f}s "
@@ -119,9 +131,10 @@ class _Target:
     webhooks: int
     concurrency: int
     delivery_timeout: float
+    pid: int | None = None
 
 
-async def _phase(probe: _Probe, target: _Target, name: str, path: str, bodies: list[Body]) -> PhaseResult:
+async def _phase(probe: Probe, target: _Target, name: str, path: str, bodies: list[Body]) -> PhaseResult:
     """Fire ``bodies``, require every event accepted, then wait until each of their deliveries arrived."""
     gateway, token, concurrency = target.gateway, target.token, target.concurrency
     events = sum(carried for _, carried in bodies)
@@ -142,6 +155,7 @@ async def _phase(probe: _Probe, target: _Target, name: str, path: str, bodies: l
         commits=_delta(metrics_after, metrics_before, "blue_gateway_commit_batches_total"),
         commit_ops=_delta(metrics_after, metrics_before, "blue_gateway_commit_ops_total"),
         attempts=_delta(metrics_after, metrics_before, "blue_gateway_delivery_attempts_total"),
+        memory=read_memory(target.pid),
     )
 
 
@@ -154,18 +168,19 @@ async def run_gateway_scenarios(
     concurrency: int,
     webhooks: int,
     delivery_timeout: float,
+    pid: int | None = None,
     log: Any = print,
 ) -> GatewayRun:
     """Create the webhooks, warm up, then run single and batch ingest, each until fully delivered."""
     run = GatewayRun()
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        probe = _Probe(session, gateway, receiver)
+        probe = Probe(session, gateway, receiver)
         await _create_webhooks(session, gateway, receiver, webhooks)
-        target = _Target(gateway, token, webhooks, concurrency, delivery_timeout)
+        target = _Target(gateway, token, webhooks, concurrency, delivery_timeout, pid)
         warm = min(events, max(2 * concurrency, 50))
         log(f"  warm-up: {warm} events")
-        await _phase(probe, target, "warmup", "/v1/events", event_bodies("warm", warm))
+        run.phases.append(await _phase(probe, target, "warmup", "/v1/events", event_bodies("warm", warm)))
         log(f"  (a/b) single: {events} events, POST /v1/events, {concurrency} clients")
         run.phases.append(await _phase(probe, target, "single", "/v1/events", event_bodies("single", events)))
         batch_bodies = event_bodies("batch", events, BATCH)
