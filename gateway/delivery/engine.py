@@ -14,7 +14,6 @@ import orjson
 
 from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
-from gateway import __version__
 from gateway.core.retry import RetrySchedule
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
@@ -129,7 +128,6 @@ class DeliveryEngine:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self._committer = committer
         self._connectors = connectors
         self._sender = sender
         self._secretbox = secretbox
@@ -148,7 +146,6 @@ class DeliveryEngine:
         )
         self._pacer = UrlPacer()
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
-        self.user_agent = f"blue-gateway/{__version__}"
         self.attempts_made = 0
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.attempt_seconds = 0.0
@@ -166,7 +163,11 @@ class DeliveryEngine:
             # database until its turn would come, instead of queueing it here (and re-enqueueing it).
             if lane.idle:
                 self._lanes.pop(webhook_id, None)
-            await self.ledger.defer(delivery_id, self.clock() + min(wait, MAX_DEFER_SECONDS))
+            try:
+                await self.ledger.defer(delivery_id, self.clock() + min(wait, MAX_DEFER_SECONDS))
+            except Exception as exc:  # its reservation still holds it: the scheduler hands it out later
+                log.warning("could not defer delivery %s: %s", delivery_id, type(exc).__name__)
+                return
             self.deferred += 1
             return
         await lane.acquire(cap)
