@@ -53,6 +53,11 @@ class _Lane:
     def __init__(self) -> None:
         self.active = 0
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.last_turn = time.monotonic()
+
+    def stalled_for(self, cap: int) -> float:
+        """Seconds since a slot last changed hands while the lane is full (0 when it has room)."""
+        return time.monotonic() - self.last_turn if self.active >= cap else 0.0
 
     @property
     def idle(self) -> bool:
@@ -62,6 +67,7 @@ class _Lane:
         """Wait for a slot."""
         if self.active < cap and not self.waiting:
             self.active += 1
+            self.last_turn = time.monotonic()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
@@ -74,6 +80,7 @@ class _Lane:
 
     def release(self) -> None:
         """Hand the slot to the next live waiter, or free it."""
+        self.last_turn = time.monotonic()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -157,7 +164,9 @@ class DeliveryEngine:
     async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
         cap = self.config.webhook_concurrency
         lane = self._lanes.setdefault(webhook_id, _Lane())
-        wait = len(lane.waiting) / cap * self._pace.get(webhook_id, 0.0)
+        # Before a slow endpoint has answered once, a full lane that has not moved for a while tells as much.
+        pace = max(self._pace.get(webhook_id, 0.0), lane.stalled_for(cap))
+        wait = len(lane.waiting) / cap * pace
         if wait > self.config.lease_seconds / 2:
             # A slow endpoint's backlog would outlive this delivery's reservation: leave it in the
             # database until its turn would come, instead of queueing it here (and re-enqueueing it).

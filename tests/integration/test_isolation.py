@@ -66,3 +66,25 @@ async def test_slow_endpoint_does_not_delay_a_fast_one(
     # The slow endpoint's backlog (80 x 0.3 s over 4 lanes = 6 s) still arrives, every delivery of it.
     await eventually(lambda: len(endpoints.slow) == 80, timeout=40, interval=0.1)
     assert gw.runtime.engine.deferred > 0, "the backlog should have waited in the database"
+
+
+async def test_a_stalled_lane_defers_before_its_endpoint_ever_answered(gateway_factory: GatewayFactory) -> None:
+    ends = TwoEndpoints(delay=4.0)
+    app = web.Application()
+    app.router.add_post("/{name}", ends.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/slow"  # type: ignore[union-attr]
+    try:
+        gw = await gateway_factory(webhook_concurrency=2, lease_seconds=2.0)
+        auth = await gw.token()
+        await gw.webhook(auth, url=url)
+        for i in range(6):  # the lane fills at once; later events find it stalled
+            await gw.event(auth, id=f"s{i}", event="TODO_CREATED")
+            await asyncio.sleep(0.4)
+        assert ends.slow == {}, "no slow answer yet: the pace is still unknown"
+        assert gw.runtime.engine.deferred > 0
+    finally:
+        await runner.cleanup()
