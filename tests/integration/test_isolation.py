@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -31,9 +32,9 @@ class TwoEndpoints:
         return web.Response(text="ok")
 
 
-@pytest.fixture
-async def endpoints() -> AsyncIterator[TwoEndpoints]:
-    ends = TwoEndpoints(delay=0.3)
+@contextlib.asynccontextmanager
+async def serving(ends: TwoEndpoints) -> AsyncIterator[TwoEndpoints]:
+    """Serve ``ends`` on a free local port for the duration of the block."""
     app = web.Application()
     app.router.add_post("/{name}", ends.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -41,8 +42,16 @@ async def endpoints() -> AsyncIterator[TwoEndpoints]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     ends.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    yield ends
-    await runner.cleanup()
+    try:
+        yield ends
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def endpoints() -> AsyncIterator[TwoEndpoints]:
+    async with serving(TwoEndpoints(delay=0.3)) as ends:
+        yield ends
 
 
 async def test_slow_endpoint_does_not_delay_a_fast_one(
@@ -69,22 +78,12 @@ async def test_slow_endpoint_does_not_delay_a_fast_one(
 
 
 async def test_a_stalled_lane_defers_before_its_endpoint_ever_answered(gateway_factory: GatewayFactory) -> None:
-    ends = TwoEndpoints(delay=4.0)
-    app = web.Application()
-    app.router.add_post("/{name}", ends.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/slow"  # type: ignore[union-attr]
-    try:
+    async with serving(TwoEndpoints(delay=4.0)) as ends:
         gw = await gateway_factory(webhook_concurrency=2, lease_seconds=2.0)
         auth = await gw.token()
-        await gw.webhook(auth, url=url)
+        await gw.webhook(auth, url=f"{ends.url}/slow")
         for i in range(6):  # the lane fills at once; later events find it stalled
             await gw.event(auth, id=f"s{i}", event="TODO_CREATED")
             await asyncio.sleep(0.4)
         assert ends.slow == {}, "no slow answer yet: the pace is still unknown"
         assert gw.runtime.engine.deferred > 0
-    finally:
-        await runner.cleanup()
