@@ -76,8 +76,8 @@ def _optional_str(raw: Mapping[str, Any], key: str, limit: int) -> str | None:
     return text
 
 
-def prepare_event(raw: Any, company_id: str, index: MatchIndex, now: float | None = None) -> PreparedEvent:
-    """Validate one posted event and match it; raises :class:`InvalidEvent` naming the bad field."""
+def prepare_event(raw: Any, company_id: str, index: MatchIndex | None, now: float | None = None) -> PreparedEvent:
+    """Validate one posted event and match it (``index=None``: match nothing); raises :class:`InvalidEvent`."""
     if not isinstance(raw, Mapping):
         raise InvalidEvent("body", "an event must be a JSON object")
     name = raw.get("event")
@@ -111,7 +111,7 @@ def prepare_event(raw: Any, company_id: str, index: MatchIndex, now: float | Non
     }
     project_id = derive_project_id({**envelope, "projectId": raw.get("projectId")})
     envelope["projectId"] = project_id
-    matched = index.match(company_id, name, project_id, envelope)
+    matched = index.match(company_id, name, project_id, envelope) if index is not None else []
     return PreparedEvent(
         event_id=event_id,
         external_id=external_id or event_id,

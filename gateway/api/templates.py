@@ -14,15 +14,12 @@ from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.api.schemas import PreviewOut
 from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
-from gateway.core.matching import MatchIndex
 from gateway.core.templating import TemplateError
 from gateway.delivery.engine import ConnectorMissing
 from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
 __all__ = ["TemplatesController"]
-
-_NO_MATCHES = MatchIndex()
 
 
 class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,7 +81,7 @@ class TemplatesController(Controller):
             raise template_unprocessable(exc) from None
         raw = self._event(data)
         try:
-            prepared = prepare_event(raw, principal.company_id, _NO_MATCHES, runtime.clock())
+            prepared = prepare_event(raw, principal.company_id, None, runtime.clock())
         except InvalidEvent as exc:
             raise Unprocessable("event." + exc.field, exc.message) from None
         try:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 import msgspec
-import orjson
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -21,7 +21,8 @@ from gateway.api.webhooks import load_webhook, update_webhook
 from gateway.core.catalog import HEALTH_CHECK, SUBSCRIBABLE, sample_event
 from gateway.core.ids import new_id
 from gateway.core.signing import generate_secret
-from gateway.db.models import Delivery, Event, table
+from gateway.db.models import Delivery, table
+from gateway.ingest import prepare_event
 from gateway.runtime import Runtime
 
 __all__ = ["WebhookActionsController"]
@@ -138,46 +139,12 @@ class WebhookActionsController(Controller):
         row = await load_webhook(runtime, principal, webhook_id)
         if not row.enabled:
             raise conflict("webhook is disabled; enable it first")
-        now = runtime.clock()
-        envelope = sample_event(name)
-        event_id, delivery_id = new_id("evt"), new_id("dlv")
-        envelope.update(id=event_id, companyId=principal.company_id)
-
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
-                table(Event)
-                .insert()
-                .values(
-                    id=event_id,
-                    company_id=principal.company_id,
-                    external_id=event_id,
-                    event=name,
-                    project_id=envelope.get("projectId"),
-                    payload=orjson.dumps(envelope).decode(),
-                    created_at=now,
-                )
-            )
-            await conn.execute(
-                table(Delivery)
-                .insert()
-                .values(
-                    id=delivery_id,
-                    company_id=principal.company_id,
-                    event_id=event_id,
-                    webhook_id=row.id,
-                    event=name,
-                    message_id="msg_" + delivery_id[4:],
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    lease_until=now + runtime.settings.lease_seconds,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-
-        await runtime.committer.submit(write)
-        await runtime.kick([(delivery_id, row.id)])
+        # A catalog sample through the ordinary ingest path, addressed to this webhook alone.
+        prepared = prepare_event(
+            {**sample_event(name), "id": new_id("test")}, principal.company_id, None, runtime.clock()
+        )
+        (result,) = await runtime.ingestor.ingest([dataclasses.replace(prepared, webhook_ids=(row.id,))])
+        delivery_id = result.work[0][0]
         deadline = asyncio.get_running_loop().time() + min(runtime.settings.attempt_timeout + 1, 10)
         while True:
             async with runtime.db.connect() as conn:
