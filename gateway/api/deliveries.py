@@ -6,13 +6,14 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import conflict, not_found
 from gateway.api.schemas import DeliveryOut, DeliveryRetry
 from gateway.db.models import Attempt, Delivery, Webhook, table
+from gateway.db.webhooks import requeue
 from gateway.runtime import Runtime
 
 __all__ = ["DeliveriesController", "load_delivery"]
@@ -70,20 +71,8 @@ class DeliveriesController(Controller):
             raise conflict(f"delivery is already {row.status}")
         now = runtime.clock()
 
-        async def write(conn: AsyncConnection) -> int:
-            result = await conn.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id, Delivery.status == row.status)
-                .values(
-                    status="pending",
-                    next_attempt_at=now,
-                    lease_until=now + runtime.settings.lease_seconds,
-                    updated_at=now,
-                )
-            )
-            return int(result.rowcount or 0)
-
-        if not await runtime.committer.submit(write):
+        lease = runtime.settings.lease_seconds
+        if not await runtime.committer.submit(lambda conn: requeue(conn, [row.id], [row.status], now, lease)):
             raise conflict("delivery changed meanwhile; read it again")
         await runtime.kick([(row.id, row.webhook_id)])
         return Response(DeliveryRetry(id=row.id, status="pending"), status_code=202)

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api.auth import Principal, provide_principal
@@ -22,6 +22,7 @@ from gateway.core.catalog import HEALTH_CHECK, SUBSCRIBABLE, sample_event
 from gateway.core.ids import new_id
 from gateway.core.signing import generate_secret
 from gateway.db.models import Delivery, table
+from gateway.db.webhooks import requeue
 from gateway.ingest import prepare_event
 from gateway.runtime import Runtime
 
@@ -218,16 +219,7 @@ class WebhookActionsController(Controller):
                 ).scalars()
             )
             if ids:
-                await conn.execute(
-                    update(table(Delivery))
-                    .where(d.id.in_(ids), d.status.in_(("failed", "discarded")))
-                    .values(
-                        status="pending",
-                        next_attempt_at=now,
-                        lease_until=now + runtime.settings.lease_seconds,
-                        updated_at=now,
-                    )
-                )
+                await requeue(conn, ids, ("failed", "discarded"), now, runtime.settings.lease_seconds)
             return ids
 
         ids = await runtime.committer.submit(write)

@@ -1,8 +1,9 @@
-"""Webhook rows as the matching index and the engine see them; the change counter other processes poll."""
+"""Webhook rows as the matching index sees them, the change counter other processes poll, and the delivery
+state changes that whole webhooks or operators cause (discard, requeue)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ __all__ = [
     "discard_pending",
     "load_subscriptions",
     "read_webhooks_version",
+    "requeue",
     "subscription_of",
 ]
 
@@ -61,5 +63,18 @@ async def discard_pending(conn: AsyncConnection, webhook_id: str, now: float) ->
         update(Delivery)
         .where(Delivery.webhook_id == webhook_id, Delivery.status == "pending")
         .values(status="discarded", next_attempt_at=None, lease_until=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def requeue(
+    conn: AsyncConnection, delivery_ids: Sequence[str], from_statuses: Sequence[str], now: float, lease: float
+) -> int:
+    """Deliveries still in one of ``from_statuses`` become due now, reserved for the broker kick that follows."""
+    d = table(Delivery).c
+    result = await conn.execute(
+        update(table(Delivery))
+        .where(d.id.in_(delivery_ids), d.status.in_(from_statuses))
+        .values(status="pending", next_attempt_at=now, lease_until=now + lease, updated_at=now)
     )
     return int(result.rowcount or 0)
