@@ -10,12 +10,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gateway import __version__
-from gateway.api.auth import TokenCache
+from gateway.api.auth import new_token_cache
 from gateway.api.deliveries import DeliveriesController
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
-from gateway.api.sources import SourceIngestController, SourcesController
+from gateway.api.sources import SourceIngestController, SourcesController, new_source_cache
 from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
@@ -66,6 +66,6 @@ def create_app(
         debug=False,
     )
     app.state.runtime = rt
-    app.state.token_cache = TokenCache()
-    app.state.source_secrets = {}
+    app.state.token_cache = new_token_cache()
+    app.state.source_secrets = new_source_cache()
     return app

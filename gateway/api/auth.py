@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +12,11 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from sqlalchemy import select
 
+from gateway.core.ttlcache import TtlCache
 from gateway.db.models import Token, table
 from gateway.runtime import Runtime
 
-__all__ = ["ROLES", "SCOPES", "Principal", "TokenCache", "hash_token", "new_token", "provide_principal"]
+__all__ = ["ROLES", "SCOPES", "Principal", "hash_token", "new_token", "new_token_cache", "provide_principal"]
 
 ROLES = ("company-admin", "project-admin")
 SCOPES = ("manage", "ingest")
@@ -62,28 +62,9 @@ class Principal:
         return bool(wanted) and wanted <= self.projects
 
 
-class TokenCache:
+def new_token_cache() -> TtlCache[str, Principal | None]:
     """Token lookups cached for a few seconds: a revocation takes effect within ``CACHE_SECONDS``."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
-
-    def get(self, token_hash: str) -> tuple[bool, Principal | None]:
-        """(hit, principal)."""
-        entry = self._entries.get(token_hash)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
-
-    def put(self, token_hash: str, principal: Principal | None) -> None:
-        """Remember a lookup."""
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[token_hash] = (time.monotonic() + CACHE_SECONDS, principal)
-
-    def clear(self) -> None:
-        """Forget everything (after a revocation in this process)."""
-        self._entries.clear()
+    return TtlCache(CACHE_SECONDS)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -93,7 +74,7 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException(detail="missing bearer token: send 'Authorization: Bearer <token>'")
     runtime: Runtime = request.app.state.runtime
-    cache: TokenCache = request.app.state.token_cache
+    cache: TtlCache[str, Principal | None] = request.app.state.token_cache
     digest = hash_token(token.strip())
     hit, principal = cache.get(digest)
     if not hit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -26,11 +26,12 @@ from gateway.core.catalog import HEALTH_CHECK
 from gateway.core.ids import new_id
 from gateway.core.secretbox import SecretUnreadable
 from gateway.core.signing import verify_blue
+from gateway.core.ttlcache import TtlCache
 from gateway.db.models import Company, Source, table
 from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
-__all__ = ["SourceIngestController", "SourcesController"]
+__all__ = ["SourceIngestController", "SourcesController", "new_source_cache"]
 
 SOURCE_CACHE_SECONDS = 10.0
 """A deleted source stops being accepted by other API processes within this many seconds."""
@@ -144,7 +145,7 @@ class SourcesController(Controller):
         row = await runtime.committer.submit(write)
         if row is None:
             raise not_found("source")
-        request.app.state.source_secrets.pop(source_id, None)
+        request.app.state.source_secrets.pop(source_id)
         return SourceOut.from_row(row, _has_secret(runtime, row.secret_ct))
 
     @get("/", summary="List sources")
@@ -172,7 +173,7 @@ class SourcesController(Controller):
 
         if not await runtime.committer.submit(write):
             raise not_found("source")
-        request.app.state.source_secrets.pop(source_id, None)
+        request.app.state.source_secrets.pop(source_id)
 
 
 class SourceIngestController(Controller):
@@ -192,9 +193,9 @@ class SourceIngestController(Controller):
         runtime: Runtime = request.app.state.runtime
         source = await _load_source(request, runtime, source_id)
         body = await request.body()
-        if not source["secret"]:
+        if not source.secret:
             raise NotAuthorizedException(detail=f"this source has no secret yet: PATCH /v1/sources/{source_id}")
-        if not verify_blue(source["secret"], body, request.headers.get("x-signature")):
+        if not verify_blue(source.secret, body, request.headers.get("x-signature")):
             raise NotAuthorizedException(detail="missing or invalid X-Signature")
         try:
             payload = orjson.loads(body)
@@ -203,10 +204,10 @@ class SourceIngestController(Controller):
         if isinstance(payload, dict) and payload.get("event") == HEALTH_CHECK.name:
             return Response(SourceHealthCheck(status="ok"), status_code=200)
         try:
-            prepared = prepare_event(payload, source["company_id"], runtime.index, runtime.clock())
+            prepared = prepare_event(payload, source.company_id, runtime.index, runtime.clock())
         except InvalidEvent as exc:
             raise Unprocessable(exc.field, exc.message) from None
-        if source["project_ids"] and prepared.project_id not in source["project_ids"]:
+        if source.project_ids and prepared.project_id not in source.project_ids:
             return Response(
                 SourceIgnored(ignored=True, reason="the event's project is not one of the source's projects"),
                 status_code=200,
@@ -216,10 +217,22 @@ class SourceIngestController(Controller):
         return Response(accepted(result), status_code=200 if result.duplicate else 202)
 
 
-async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source_id: str) -> dict[str, Any]:
-    cache: dict[str, dict[str, Any]] = request.app.state.source_secrets
-    cached = cache.get(source_id)
-    if cached is not None and cached["expires"] > time.monotonic():
+@dataclass(frozen=True)
+class _SourceEntry:
+    secret: str
+    company_id: str
+    project_ids: frozenset[str]
+
+
+def new_source_cache() -> TtlCache[str, _SourceEntry]:
+    """Sources as the ingest path needs them, trusted for ``SOURCE_CACHE_SECONDS``."""
+    return TtlCache(SOURCE_CACHE_SECONDS)
+
+
+async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source_id: str) -> _SourceEntry:
+    cache: TtlCache[str, _SourceEntry] = request.app.state.source_secrets
+    hit, cached = cache.get(source_id)
+    if hit and cached is not None:
         return cached
     async with runtime.db.connect() as conn:
         row = (await conn.execute(select(table(Source)).where(Source.id == source_id))).first()
@@ -229,13 +242,6 @@ async def _load_source(request: Request[Any, Any, Any], runtime: Runtime, source
         secret = runtime.secretbox.decrypt(row.secret_ct)
     except SecretUnreadable as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
-    entry = {
-        "expires": time.monotonic() + SOURCE_CACHE_SECONDS,
-        "secret": secret,
-        "company_id": row.company_id,
-        "project_ids": frozenset(row.project_ids or ()),
-    }
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[source_id] = entry
+    entry = _SourceEntry(secret, row.company_id, frozenset(row.project_ids or ()))
+    cache.put(source_id, entry)
     return entry
