@@ -13,6 +13,11 @@ BUILTIN_TEMPLATES: dict[str, str] = {
     "record": "webhook/record.j2",
     "zapier": "zapier/flat.j2",
     "flat": "zapier/flat.j2",
+    "slack": "slack/message.j2",
+    "discord": "discord/message.j2",
+    "teams": "teams/card.j2",
+    "make": "make/event.j2",
+    "n8n": "n8n/event.j2",
 }
 """Names a webhook may pick with ``{"template": {"name": ...}}`` -> file under ``templates/``."""
 
