@@ -44,9 +44,7 @@ class MakeConnector(MessageConnector):
             return Outcome(OutcomeKind.RETRY, retry_after=parse_retry_after(response.headers), reason=reason)
         if status in (400, 401, 403):
             return Outcome(OutcomeKind.FAIL, reason=reason)
-        if status == 429:
-            return Outcome(OutcomeKind.RETRY, retry_after=parse_retry_after(response.headers), reason=reason)
-        return super().classify(response)
+        return self.otherwise(response, reason)
 
 
 class N8nConnector(MessageConnector):
@@ -74,4 +72,4 @@ class N8nConnector(MessageConnector):
             return Outcome(OutcomeKind.GONE, reason=reason)
         if status in (401, 403):
             return Outcome(OutcomeKind.FAIL, reason=reason)
-        return super().classify(response)
+        return self.otherwise(response, reason)

@@ -73,4 +73,4 @@ class DiscordConnector(MessageConnector):
         if 400 <= status < 500:
             detail = _first_error(body.get("errors"))
             return Outcome(OutcomeKind.FAIL, reason=f"{reason} ({detail})" if detail else reason)
-        return super().classify(response)
+        return self.otherwise(response, reason)

@@ -7,7 +7,15 @@ from typing import Any, ClassVar
 
 import orjson
 
-from connectors.base import Connector, DeliveryContext, ResponseInfo, WebhookView
+from connectors.base import (
+    Connector,
+    DeliveryContext,
+    Outcome,
+    OutcomeKind,
+    ResponseInfo,
+    WebhookView,
+    parse_retry_after,
+)
 from connectors.summary import DEFAULT_BLUE_URL, summarize
 
 __all__ = ["BLUE_URL_OPTION", "MessageConnector", "answer_json", "answer_text"]
@@ -68,3 +76,17 @@ class MessageConnector(Connector):
         blue_url = options.get("blueUrl")
         summary = summarize(event, blue_url if isinstance(blue_url, str) else DEFAULT_BLUE_URL)
         return {**super().template_context(event, webhook), "summary": summary.as_dict(), "options": options}
+
+    def otherwise(self, response: ResponseInfo, reason: str) -> Outcome:
+        """The gateway's usual rules, keeping the service's words as the reason.
+
+        2xx delivered; 410 gone; 429 and 503 retried after ``Retry-After``; anything else retried.
+        """
+        status = response.status
+        if 200 <= status < 300:
+            return Outcome(OutcomeKind.DELIVERED)
+        if status == 410:
+            return Outcome(OutcomeKind.GONE, reason=reason)
+        if status in (429, 503):
+            return Outcome(OutcomeKind.RETRY, retry_after=parse_retry_after(response.headers), reason=reason)
+        return Outcome(OutcomeKind.RETRY, reason=reason)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from connectors.base import Outcome, OutcomeKind, ResponseInfo, parse_retry_after
+from connectors.base import Outcome, OutcomeKind, ResponseInfo
 from connectors.messages import MessageConnector, answer_text
 
 __all__ = ["SlackConnector"]
@@ -41,6 +41,4 @@ class SlackConnector(MessageConnector):
             return Outcome(OutcomeKind.GONE, reason=reason)
         if status in (400, 403):
             return Outcome(OutcomeKind.FAIL, reason=reason)
-        if status == 429:
-            return Outcome(OutcomeKind.RETRY, retry_after=parse_retry_after(response.headers), reason=reason)
-        return super().classify(response)
+        return self.otherwise(response, reason)

@@ -44,4 +44,4 @@ class TeamsConnector(MessageConnector):
             return Outcome(OutcomeKind.GONE, reason=reason)
         if 400 <= status < 500:
             return Outcome(OutcomeKind.FAIL, reason=reason)
-        return super().classify(response)
+        return self.otherwise(response, reason)
