@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -259,3 +261,20 @@ def test_classify_follows_each_services_documented_answers(
     assert outcome.kind is kind
     assert outcome.retry_after == retry_after
     assert reason in (outcome.reason or "")
+
+
+DOC_EXAMPLES = [
+    ("slack", "COMMENT_CREATED", {}),
+    ("slack", "COMMENT_CREATED", {"style": "text"}),
+    ("discord", "TODO_CREATED", {}),
+    ("teams", "TODO_CREATED", {}),
+    ("make", "TAG_UPDATED", {"includeValues": False}),
+]
+
+
+def test_the_documented_examples_are_what_the_connectors_send() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "chat-connectors.md").read_text(encoding="utf-8")
+    blocks = [orjson.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    assert len(blocks) >= len(DOC_EXAMPLES)
+    for (connector, event, options), documented in zip(DOC_EXAMPLES, blocks, strict=False):
+        assert _render(connector, _event(event, id="evt_1"), **options) == documented, (connector, event)
