@@ -1,4 +1,4 @@
-"""The connector contract (STYLE habit 1): ``render`` and ``classify`` are pure; the engine owns all I/O."""
+"""The connector contract: ``render`` and ``classify`` are pure; the engine owns all I/O."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import orjson
 
 from gateway.core.catalog import get_event_type
 from gateway.core.retry import parse_retry_after as _parse_retry_after_value
+from gateway.core.webhook_object import blue_webhook_object
 
 DELETE_ON_GONE_OPTION = "_deleteOnGone"
 """Webhook option set by subscription APIs (Zapier REST Hooks): a 410 deletes the webhook."""
@@ -38,7 +39,11 @@ class BodyTemplate(Protocol):
 
 @dataclass(frozen=True)
 class WebhookView:
-    """What a connector may know of a webhook: never its secret."""
+    """What a connector may know of a webhook: never its secret.
+
+    ``status``, ``enabled`` and ``updated_at`` are the stored values when the delivery is rendered;
+    times are Unix seconds.
+    """
 
     id: str
     uid: str
@@ -49,18 +54,15 @@ class WebhookView:
     project_ids: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     template: BodyTemplate | None = None
+    status: str = "HEALTHY"
+    enabled: bool = True
+    created_by_id: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
 
     def public(self) -> dict[str, Any]:
-        """The webhook as it appears in payloads and templates."""
-        return {
-            "id": self.id,
-            "uid": self.uid,
-            "name": self.name,
-            "url": self.url,
-            "connector": self.connector,
-            "events": list(self.events),
-            "projectIds": list(self.project_ids),
-        }
+        """The webhook as payloads and templates carry it: Blue's webhook object, with ``secret`` empty."""
+        return blue_webhook_object(self, secret="")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class DeliveryContext:
         return known.group if known is not None else "other"
 
     def blue_envelope(self, webhook: WebhookView) -> dict[str, Any]:
-        """Blue's delivery shape (contract §5), plus company/project/user ids."""
+        """Blue's delivery body: ``event``, Blue's ``webhook`` object, ``previousValue``, ``currentValue``,
+        then the ``company``, ``project`` and ``user`` ids we add after Blue's keys."""
         user = dict(self.user) if isinstance(self.user, Mapping) else None
         return {
             "event": self.event,

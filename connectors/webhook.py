@@ -8,7 +8,7 @@ __all__ = ["WebhookConnector"]
 
 
 class WebhookConnector(Connector):
-    """POSTs the event in Blue's own shape (contract §5), signed as configured on the webhook."""
+    """POSTs the event in the body Blue's own webhooks send, signed as configured on the webhook."""
 
     name = "webhook"
     description = "Raw Blue-shaped JSON, HMAC-signed (X-Signature and Standard Webhooks)."

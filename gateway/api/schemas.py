@@ -7,10 +7,11 @@ as ``null``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, overload
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from gateway.core.webhook_object import blue_webhook_object, iso
 
 __all__ = [
     "AttemptOut",
@@ -46,17 +47,6 @@ NextCursor = Annotated[
     str | None, msgspec.Meta(description="Pass back as `cursor` for the next page; null on the last page")
 ]
 DeliveryStatus = Literal["pending", "delivering", "delivered", "failed", "discarded"]
-
-
-@overload
-def iso(ts: float) -> str: ...
-@overload
-def iso(ts: None) -> None: ...
-def iso(ts: float | None) -> str | None:
-    """RFC 3339 UTC with milliseconds."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- events (§3) ------------------------------------------------------------------------------------
@@ -113,30 +103,30 @@ class WebhookOut(msgspec.Struct):
 
     @classmethod
     def from_row(cls, row: Any, *, secret: str | None = None) -> WebhookOut:
-        """The public object of a stored webhook row."""
-        events = list(row.events or ())
-        project_ids = list(row.project_ids or ())
+        """A stored webhook row: Blue's webhook object (the one deliveries carry) plus our fields."""
+        blue = blue_webhook_object(row, secret=secret)
+        metadata = blue["metadata"]
         return cls(
-            id=row.id,
-            uid=row.uid,
-            name=row.name,
-            url=row.url,
+            id=blue["id"],
+            uid=blue["uid"],
+            name=blue["name"],
+            url=blue["url"],
             connector=row.connector,
-            events=events,
-            projectIds=project_ids,
+            events=list(metadata["events"]),
+            projectIds=list(metadata["projectIds"]),
             filter=row.filter,
             template=row.template,
-            enabled=row.enabled,
-            status=row.status,
+            enabled=blue["enabled"],
+            status=blue["status"],
             disabledReason=row.disabled_reason,
             signing=list(row.signing or ()),
             headers={name: "***" for name in (row.header_names or ())},
             options=row.options or {},
-            metadata=WebhookMetadata(events=list(events), projectIds=list(project_ids)),
-            createdById=row.created_by_id,
-            createdAt=iso(row.created_at),
-            updatedAt=iso(row.updated_at),
-            secret=secret,
+            metadata=WebhookMetadata(**metadata),
+            createdById=blue["createdById"],
+            createdAt=blue["createdAt"],
+            updatedAt=blue["updatedAt"],
+            secret=blue["secret"],
         )
 
 

@@ -68,6 +68,11 @@ class TemplatesController(Controller):
                 version=0,
                 connector="webhook",
                 template=None,
+                status="HEALTHY",
+                enabled=True,
+                created_by_id=principal.user_id,
+                created_at=runtime.clock(),
+                updated_at=runtime.clock(),
             )
         if data.connector:
             if runtime.connectors.get(data.connector) is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -246,7 +247,11 @@ class DeliveryEngine:
         if connector is None:
             raise ConnectorMissing(f"connector_unavailable: {row.connector!r} is not loaded")
         prepared = self._prepare(row, cache=cache)
-        request = connector.render(DeliveryContext.from_envelope(payload), prepared.view)
+        view = prepared.view
+        if (view.status, view.enabled, view.updated_at) != (row.status, row.enabled, row.updated_at):
+            # Health changes keep the version (and so the cached view): carry the row's state as claimed.
+            view = dataclasses.replace(view, status=row.status, enabled=row.enabled, updated_at=row.updated_at)
+        request = connector.render(DeliveryContext.from_envelope(payload), view)
         headers = {**prepared.header_values, **request.headers}
         headers["Content-Type"] = request.content_type
         headers["x-blue-event"] = str(payload.get("event", ""))
@@ -312,6 +317,11 @@ class DeliveryEngine:
             project_ids=tuple(row.project_ids or ()),
             options=dict(row.options or {}),
             template=self._compile_template(row.template, row.connector),
+            status=row.status,
+            enabled=row.enabled,
+            created_by_id=row.created_by_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
         prepared = _Prepared(view=view, secrets=secrets, header_values=header_values)
         if cache:
