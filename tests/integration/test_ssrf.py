@@ -91,6 +91,7 @@ async def test_every_spelling_of_an_inward_address_is_refused_at_save(
         "/v1/zapier/subscriptions", json={"target_url": target, "event": "TODO_CREATED"}, headers=auth
     )
     assert zap.status_code == 422, zap.text
+    assert zap.json()["detail"] == resp.json()["detail"]
     assert (await gw.client.get("/v1/webhooks", headers=auth)).json()["data"] == []
     assert receiver.requests == []
 
@@ -171,16 +172,46 @@ async def test_a_stored_inward_url_is_refused_for_delivery_enable_and_test(
     await _assert_refused_everywhere(gw, auth, hook["id"], receiver)
 
 
+@pytest.mark.parametrize("made_by", ["webhooks API", "Zapier subscription"])
 async def test_a_name_that_starts_resolving_to_loopback_is_refused_at_connect(
-    gateway_factory: GatewayFactory, receiver: Receiver, dns: FakeDns
+    gateway_factory: GatewayFactory, receiver: Receiver, dns: FakeDns, made_by: str
 ) -> None:
     """DNS rebinding: public when saved, loopback when dialled."""
     dns.names["rebind.example.test"] = PUBLIC
     gw: Gateway = await gateway_factory(allow_private_targets=False)
     auth = await gw.token()
-    hook = await gw.webhook(auth, url=f"http://rebind.example.test:{_port(receiver)}/hook")
+    url = f"http://rebind.example.test:{_port(receiver)}/hook"
+    if made_by == "webhooks API":
+        hook_id = (await gw.webhook(auth, url=url))["id"]
+    else:
+        made = await gw.client.post(
+            "/v1/zapier/subscriptions", json={"target_url": url, "event": "TODO_CREATED"}, headers=auth
+        )
+        assert made.status_code == 201, made.text
+        hook_id = made.json()["id"]
     dns.names["rebind.example.test"] = "127.0.0.1"
-    await _assert_refused_everywhere(gw, auth, hook["id"], receiver)
+    await _assert_refused_everywhere(gw, auth, hook_id, receiver)
+
+
+async def test_redirects_are_not_followed(gateway_factory: GatewayFactory, receiver: Receiver) -> None:
+    """Private targets are allowed here only so that the local receiver can answer the redirect."""
+    gw: Gateway = await gateway_factory(allow_private_targets=True)
+    auth = await gw.token()
+    receiver.respond((302, {"Location": f"{receiver.url}/inner"}, ""))
+    hook = await gw.webhook(auth, url=f"{receiver.url}/hook")
+    await gw.event(auth, event="TODO_CREATED", currentValue=TODO)
+
+    async def attempted() -> dict[str, Any] | None:
+        page = (await gw.client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=auth)).json()["data"]
+        if not page:
+            return None
+        detail: dict[str, Any] = (await gw.client.get(f"/v1/deliveries/{page[0]['id']}", headers=auth)).json()
+        return detail if detail["attempts"] else None
+
+    detail = await eventually(attempted)
+    assert detail["attempts"][0]["statusCode"] == 302
+    assert [r.path for r in receiver.requests][:1] == ["/hook"]
+    assert "/inner" not in [r.path for r in receiver.requests]
 
 
 async def _post_through(connector: aiohttp.TCPConnector, url: str) -> int:
