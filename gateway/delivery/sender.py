@@ -1,55 +1,19 @@
-"""The HTTP sender: one aiohttp session per process, SSRF-guarded DNS, no redirects, bounded reads."""
+"""The HTTP sender: one aiohttp session per process, SSRF-guarded connections, no redirects, bounded reads."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
-from gateway.core.ssrf import TargetRefused, check_address, check_url
+from gateway.core.ssrf import TargetRefused, check_url
+from gateway.delivery.guard import GuardedConnector, RefusedAddress
 
-__all__ = ["GuardedResolver", "RefusedAddress", "SendResult", "Sender"]
+__all__ = ["SendResult", "Sender"]
 
 RESPONSE_EXCERPT_BYTES = 4096
-
-
-class RefusedAddress(OSError):
-    """Raised by the resolver when a name resolves only to refused addresses."""
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves names, then refuses private addresses, so a DNS answer cannot point a webhook inward."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self._inner = DefaultResolver()
-        self._allow_private = allow_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        """Resolve and drop refused addresses; raise if none is left."""
-        results = await self._inner.resolve(host, port, family)
-        if self._allow_private:
-            return results
-        allowed = []
-        for result in results:
-            try:
-                check_address(result["host"], allow_private=False)
-            except TargetRefused:
-                continue
-            allowed.append(result)
-        if not allowed:
-            raise RefusedAddress(f"{host} resolves only to private or reserved addresses")
-        return allowed
-
-    async def close(self) -> None:
-        """Close the wrapped resolver."""
-        await self._inner.close()
 
 
 @dataclass(frozen=True)
@@ -76,11 +40,8 @@ class Sender:
     async def start(self) -> None:
         """Open the session (inside the running loop)."""
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=0,
-                limit_per_host=self._limit_per_host,
-                resolver=GuardedResolver(self._allow_private),
-                ttl_dns_cache=30,
+            connector = GuardedConnector(
+                allow_private=self._allow_private, limit=0, limit_per_host=self._limit_per_host, ttl_dns_cache=30
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
