@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,16 @@ from gateway.core.ttlcache import TtlCache
 from gateway.db.models import Token, table
 from gateway.runtime import Runtime
 
-__all__ = ["ROLES", "SCOPES", "Principal", "hash_token", "new_token", "new_token_cache", "provide_principal"]
+__all__ = [
+    "ROLES",
+    "SCOPES",
+    "Principal",
+    "hash_token",
+    "new_token",
+    "new_token_cache",
+    "provide_principal",
+    "require_ingest_projects",
+]
 
 ROLES = ("company-admin", "project-admin")
 SCOPES = ("manage", "ingest")
@@ -60,6 +69,24 @@ class Principal:
         if self.is_company_admin:
             return True
         return bool(wanted) and wanted <= self.projects
+
+
+def require_ingest_projects(principal: Principal, events: Sequence[tuple[str, str | None]]) -> None:
+    """403 naming every ``(field, derived project id)`` a project-admin token may not ingest; all or nothing."""
+    if principal.is_company_admin:
+        return
+    refused = [(key, project) for key, project in events if project is None or project not in principal.projects]
+    if not refused:
+        return
+    named = "; ".join(
+        f"{key}: {'the event has no project' if project is None else f'project {project!r}'}"
+        for key, project in refused
+    )
+    own = ", ".join(sorted(principal.projects))
+    raise PermissionDeniedException(
+        detail=f"{named}: this token may only ingest events of its projects ({own})",
+        extra=[{"key": key, "projectId": project} for key, project in refused],
+    )
 
 
 def new_token_cache() -> TtlCache[str, Principal | None]:
