@@ -12,8 +12,10 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from sqlalchemy import select
 
+from gateway.api.schemas import iso
 from gateway.core.ttlcache import TtlCache
 from gateway.db.models import Token, table
+from gateway.db.tokens import TokenUsage
 from gateway.runtime import Runtime
 
 __all__ = [
@@ -52,6 +54,7 @@ class Principal:
     role: str
     projects: frozenset[str]
     scopes: frozenset[str]
+    expires_at: float | None = None
 
     def require(self, scope: str) -> None:
         """403 unless the token carries ``scope``."""
@@ -120,8 +123,18 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
                 role=row.role,
                 projects=frozenset(row.projects or ()),
                 scopes=frozenset(row.scopes or ()),
+                expires_at=row.expires_at,
             )
         cache.put(digest, principal)
     if principal is None:
         raise NotAuthorizedException(detail="invalid or revoked token")
+    now = runtime.clock()
+    # Checked on every request, cached or not, so a token stops working the moment it expires.
+    if principal.expires_at is not None and principal.expires_at <= now:
+        raise NotAuthorizedException(
+            detail=f"this token expired at {iso(principal.expires_at)}; "
+            "create a new one with 'blue-gateway tokens create'"
+        )
+    usage: TokenUsage = request.app.state.token_usage
+    usage.touch(principal.token_id, now)
     return principal

@@ -1,4 +1,5 @@
-"""Tenancy: previews never sign with a live secret; project-admins ingest only their own projects."""
+"""Tenancy and tokens: previews never sign with a live secret, project-admins ingest only their own
+projects, tokens expire and record their last use."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 
-from gateway.db.models import Event
-from tests.conftest import Gateway, Receiver, eventually
+from gateway.api.auth import hash_token
+from gateway.db.models import Event, Token
+from tests.conftest import FakeClock, Gateway, GatewayFactory, Receiver, eventually
 
 # The documented preview key, written out here rather than imported from the code under test.
 PREVIEW_SECRET = "whsec_Ymx1ZS1nYXRld2F5LXByZXZpZXctc2lnbmluZy1rZXk="
@@ -132,3 +134,50 @@ async def test_company_admin_ingests_any_project(gateway: Gateway) -> None:
     for project in ("p1", "p9", None):
         resp = await gateway.client.post("/v1/events", json=_event(project, f"ca-{project}"), headers=admin)
         assert resp.status_code == 202, resp.text
+
+
+async def _last_used(gateway: Gateway, auth: dict[str, str]) -> float | None:
+    digest = hash_token(auth["Authorization"].removeprefix("Bearer "))
+    async with gateway.db.connect() as conn:
+        return await conn.scalar(select(Token.last_used_at).where(Token.token_hash == digest))  # type: ignore[no-any-return]
+
+
+async def test_expired_token_answers_401_saying_so(gateway_factory: GatewayFactory) -> None:
+    clock = FakeClock()
+    gateway: Gateway = await gateway_factory(clock=clock)
+    auth = await gateway.token(expires_at=clock.now + 60)
+    assert (await gateway.client.get("/v1/webhooks", headers=auth)).status_code == 200
+    clock.advance(61)
+    refused = await gateway.client.get("/v1/webhooks", headers=auth)
+    assert refused.status_code == 401
+    assert refused.json()["status_code"] == 401
+    assert "expired at" in refused.json()["detail"]
+    forever = await gateway.token()
+    assert (await gateway.client.get("/v1/webhooks", headers=forever)).status_code == 200
+
+
+async def test_last_use_is_written_at_most_once_a_minute(gateway_factory: GatewayFactory) -> None:
+    clock = FakeClock()
+    gateway: Gateway = await gateway_factory(clock=clock)
+    t0 = clock.now
+    busy, witness = await gateway.token(user="busy"), await gateway.token(user="witness")
+    assert await _last_used(gateway, busy) is None
+    assert (await gateway.client.get("/v1/webhooks", headers=busy)).status_code == 200
+    await eventually(lambda: _wait_equal(gateway, busy, t0))
+
+    clock.advance(30)
+    for _ in range(20):
+        assert (await gateway.client.get("/v1/webhooks", headers=busy)).status_code == 200
+    # Writes go through one queue in order: once the witness's later use is stored, any write the
+    # busy token's requests had caused would be stored too.
+    assert (await gateway.client.get("/v1/webhooks", headers=witness)).status_code == 200
+    await eventually(lambda: _wait_equal(gateway, witness, t0 + 30))
+    assert await _last_used(gateway, busy) == t0
+
+    clock.advance(31)
+    assert (await gateway.client.get("/v1/webhooks", headers=busy)).status_code == 200
+    await eventually(lambda: _wait_equal(gateway, busy, t0 + 61))
+
+
+async def _wait_equal(gateway: Gateway, auth: dict[str, str], at: float) -> bool:
+    return await _last_used(gateway, auth) == at
