@@ -51,13 +51,13 @@ class TemplatesController(Controller):
         """The exact request that would be sent (signed with the preview secret only), or a 422."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
-        signs_with_secret = False
+        would_sign = False
         if data.webhookId:
             stored = await load_webhook(runtime, principal, data.webhookId)
             row: Any = SimpleNamespace(**stored._asdict())
             # The live secrets are never decrypted here: a preview signed with them would let a caller
             # obtain a valid signature over any body it chooses.
-            signs_with_secret = bool(row.secret_ct)
+            would_sign = bool(row.secret_ct)
             row.secret_ct = row.previous_secret_ct = row.previous_secret_until = None
         else:
             row = SimpleNamespace(
@@ -105,7 +105,7 @@ class TemplatesController(Controller):
                 headers[name] = "***"  # custom header values are secrets: never echoed
         connector = runtime.connectors.get(row.connector)
         preview_secret = None
-        if signs_with_secret and connector is not None and connector.signs and row.signing:
+        if would_sign and connector is not None and connector.signs and row.signing:
             preview_secret = PREVIEW_SECRET
             timestamp = int(runtime.clock())
             headers.update(signature_headers(list(row.signing), [PREVIEW_SECRET], MESSAGE_ID, timestamp, body))
