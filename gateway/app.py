@@ -20,6 +20,7 @@ from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
+from gateway.db.tokens import TokenUsage
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -67,5 +68,6 @@ def create_app(
     )
     app.state.runtime = rt
     app.state.token_cache = new_token_cache()
+    app.state.token_usage = TokenUsage(rt.committer.submit)
     app.state.source_secrets = new_source_cache()
     return app

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -139,6 +141,18 @@ def _on_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+_LIFETIME = re.compile(r"(\d+)([smhd])")
+_LIFETIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_LIFETIME = 36500 * 86400
+
+
+def _when(ts: float | None) -> str:
+    """A listed time: RFC 3339 UTC to the second, or ``never``."""
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _split(value: str | None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
 
@@ -150,9 +164,22 @@ def tokens_create(
     role: Annotated[str, typer.Option(help="company-admin or project-admin")] = "company-admin",
     projects: Annotated[str | None, typer.Option(help="comma-separated project ids (project-admin)")] = None,
     scopes: Annotated[str, typer.Option(help="comma-separated: manage,ingest")] = "manage,ingest",
+    expires_in: Annotated[
+        str | None, typer.Option(help="lifetime such as 90d, 12h, 30m or 45s; without it the token never expires")
+    ] = None,
 ) -> None:
     """Create a token and print it alone on stdout (it is shown only once)."""
     project_list, scope_list = _split(projects), _split(scopes)
+    lifetime = None
+    if expires_in is not None:
+        match = _LIFETIME.fullmatch(expires_in.strip())
+        lifetime = int(match.group(1)) * _LIFETIME_UNITS[match.group(2)] if match else 0
+        if not 0 < lifetime <= _MAX_LIFETIME:
+            typer.echo(
+                "error: --expires-in takes a whole number and a unit, s, m, h or d, from 1s to 36500d (e.g. 90d)",
+                err=True,
+            )
+            raise typer.Exit(2)
     if role not in ROLES:
         typer.echo(f"error: --role must be one of {', '.join(ROLES)}", err=True)
         raise typer.Exit(2)
@@ -174,6 +201,7 @@ def tokens_create(
             role=role,
             projects=project_list,
             scopes=scope_list,
+            expires_at=time.time() + lifetime if lifetime else None,
         )
 
     _on_database(run)
@@ -182,18 +210,24 @@ def tokens_create(
 
 @tokens.command("list")
 def tokens_list(company: Annotated[str | None, typer.Option(help="only this company")] = None) -> None:
-    """List tokens (id, company, user, role, projects, scopes, revoked) — never the token itself."""
+    """List tokens (id, company, user, role, projects, scopes, state, expiry, last use), never the token itself."""
 
     async def run(engine: AsyncEngine) -> None:
+        now = time.time()
         async with engine.connect() as conn:
             query = select(table(Token)).order_by(Token.created_at)
             if company:
                 query = query.where(Token.company_id == company)
             for row in await conn.execute(query):
-                state = "revoked" if row.revoked_at else "active"
+                state = "active"
+                if row.revoked_at:
+                    state = "revoked"
+                elif row.expires_at is not None and row.expires_at <= now:
+                    state = "expired"
                 typer.echo(
                     f"{row.id}\t{row.company_id}\t{row.user_id}\t{row.role}\t"
-                    f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}"
+                    f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}\t"
+                    f"expires={_when(row.expires_at)}\tlast-used={_when(row.last_used_at)}"
                 )
 
     _on_database(run)

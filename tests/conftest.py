@@ -124,6 +124,7 @@ class Gateway:
         projects: tuple[str, ...] = (),
         scopes: tuple[str, ...] = ("manage", "ingest"),
         user: str = "user-1",
+        expires_at: float | None = None,
     ) -> dict[str, str]:
         token = new_token()
         await create_token(
@@ -134,6 +135,7 @@ class Gateway:
             role=role,
             projects=projects,
             scopes=scopes,
+            expires_at=expires_at,
         )
         return {"Authorization": f"Bearer {token}"}
 

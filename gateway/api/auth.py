@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +12,22 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from sqlalchemy import select
 
+from gateway.api.schemas import iso
 from gateway.core.ttlcache import TtlCache
 from gateway.db.models import Token, table
+from gateway.db.tokens import TokenUsage
 from gateway.runtime import Runtime
 
-__all__ = ["ROLES", "SCOPES", "Principal", "hash_token", "new_token", "new_token_cache", "provide_principal"]
+__all__ = [
+    "ROLES",
+    "SCOPES",
+    "Principal",
+    "hash_token",
+    "new_token",
+    "new_token_cache",
+    "provide_principal",
+    "require_ingest_projects",
+]
 
 ROLES = ("company-admin", "project-admin")
 SCOPES = ("manage", "ingest")
@@ -43,6 +54,7 @@ class Principal:
     role: str
     projects: frozenset[str]
     scopes: frozenset[str]
+    expires_at: float | None = None
 
     def require(self, scope: str) -> None:
         """403 unless the token carries ``scope``."""
@@ -60,6 +72,24 @@ class Principal:
         if self.is_company_admin:
             return True
         return bool(wanted) and wanted <= self.projects
+
+
+def require_ingest_projects(principal: Principal, events: Sequence[tuple[str, str | None]]) -> None:
+    """403 naming every ``(field, derived project id)`` a project-admin token may not ingest; all or nothing."""
+    if principal.is_company_admin:
+        return
+    refused = [(key, project) for key, project in events if project is None or project not in principal.projects]
+    if not refused:
+        return
+    named = "; ".join(
+        f"{key}: {'the event has no project' if project is None else f'project {project!r}'}"
+        for key, project in refused
+    )
+    own = ", ".join(sorted(principal.projects))
+    raise PermissionDeniedException(
+        detail=f"{named}: this token may only ingest events of its projects ({own})",
+        extra=[{"key": key, "projectId": project} for key, project in refused],
+    )
 
 
 def new_token_cache() -> TtlCache[str, Principal | None]:
@@ -93,8 +123,18 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
                 role=row.role,
                 projects=frozenset(row.projects or ()),
                 scopes=frozenset(row.scopes or ()),
+                expires_at=row.expires_at,
             )
         cache.put(digest, principal)
     if principal is None:
         raise NotAuthorizedException(detail="invalid or revoked token")
+    now = runtime.clock()
+    # Checked on every request, cached or not, so a token stops working the moment it expires.
+    if principal.expires_at is not None and principal.expires_at <= now:
+        raise NotAuthorizedException(
+            detail=f"this token expired at {iso(principal.expires_at)}; "
+            "create a new one with 'blue-gateway tokens create'"
+        )
+    usage: TokenUsage = request.app.state.token_usage
+    usage.touch(principal.token_id, now)
     return principal

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 
-from gateway.api.auth import Principal, provide_principal
+from gateway.api.auth import Principal, provide_principal, require_ingest_projects
 from gateway.api.errors import Unprocessable
 from gateway.api.schemas import EventAccepted, EventBatchAccepted
 from gateway.ingest import IngestResult, InvalidEvent, PreparedEvent, prepare_event
@@ -66,6 +66,7 @@ class EventsController(Controller):
         principal.require("ingest")
         runtime: Runtime = request.app.state.runtime
         prepared = _prepare(runtime, principal, msgspec.to_builtins(data))
+        require_ingest_projects(principal, [("projectId", prepared.project_id)])
         (result,) = await runtime.ingestor.ingest([prepared])
         return Response(accepted(result), status_code=200 if result.duplicate else 202)
 
@@ -73,7 +74,7 @@ class EventsController(Controller):
     async def ingest_batch(
         self, request: Request[Any, Any, Any], principal: Principal, data: EventBatchIn
     ) -> EventBatchAccepted:
-        """All events are validated first; one invalid event rejects the batch with its index."""
+        """All events are checked first; one invalid (422) or forbidden (403) event rejects the whole batch."""
         principal.require("ingest")
         if not data.events:
             raise Unprocessable("events", "must hold at least one event")
@@ -81,6 +82,9 @@ class EventsController(Controller):
             raise Unprocessable("events", f"at most {MAX_BATCH} events per batch")
         runtime: Runtime = request.app.state.runtime
         prepared = [_prepare(runtime, principal, raw, f"events[{i}].") for i, raw in enumerate(data.events)]
+        require_ingest_projects(
+            principal, [(f"events[{i}].projectId", p.project_id) for i, p in enumerate(prepared)]
+        )
         results = await runtime.ingestor.ingest(prepared)
         return EventBatchAccepted(results=[accepted(r) for r in results])
 

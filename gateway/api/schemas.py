@@ -276,6 +276,13 @@ class PreviewOut(msgspec.Struct):
     url: str
     headers: dict[str, str]
     body: str
+    previewSecret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The fixed, public key the signature headers shown were computed with (never the "
+            "webhook's own secret); null when no signature headers are shown"
+        ),
+    ] = None
 
 
 class EventTypeOut(msgspec.Struct):

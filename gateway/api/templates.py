@@ -14,19 +14,22 @@ from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.api.schemas import PreviewOut
 from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
+from gateway.core.signing import PREVIEW_SECRET
 from gateway.core.templating import TemplateError
-from gateway.delivery.engine import ConnectorMissing
+from gateway.delivery.engine import ConnectorMissing, signature_headers
 from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
 __all__ = ["TemplatesController"]
 
+MESSAGE_ID = "msg_preview"
+
 
 class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     """A template with an event (as posted to ``/v1/events``) or a catalog event type's sample.
 
-    ``webhookId`` previews as that webhook sends (its connector, headers, signatures and, unless
-    ``template`` is given, its template).
+    ``webhookId`` previews as that webhook sends (its connector, headers and, unless ``template`` is
+    given, its template); its signature headers are computed with the public preview secret instead.
     """
 
     template: dict[str, Any] | None = None
@@ -45,12 +48,17 @@ class TemplatesController(Controller):
 
     @post("/preview", status_code=200, summary="Render a template exactly as a delivery would")
     async def preview(self, request: Request[Any, Any, Any], principal: Principal, data: PreviewIn) -> PreviewOut:
-        """``{"method", "headers", "body"}`` with the body as the exact text that would be sent, or a 422."""
+        """The exact request that would be sent (signed with the preview secret only), or a 422."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
+        would_sign = False
         if data.webhookId:
             stored = await load_webhook(runtime, principal, data.webhookId)
             row: Any = SimpleNamespace(**stored._asdict())
+            # The live secrets are never decrypted here: a preview signed with them would let a caller
+            # obtain a valid signature over any body it chooses.
+            would_sign = bool(row.secret_ct)
+            row.secret_ct = row.previous_secret_ct = row.previous_secret_until = None
         else:
             row = SimpleNamespace(
                 id="wh_preview",
@@ -90,7 +98,7 @@ class TemplatesController(Controller):
         except InvalidEvent as exc:
             raise Unprocessable("event." + exc.field, exc.message) from None
         try:
-            body, headers = runtime.engine.build_request(row, prepared.envelope, "msg_preview", cache=False)
+            body, headers = runtime.engine.build_request(row, prepared.envelope, MESSAGE_ID, cache=False)
         except TemplateError as exc:
             raise template_unprocessable(exc) from None
         except ConnectorMissing as exc:
@@ -100,7 +108,19 @@ class TemplatesController(Controller):
         for name in getattr(row, "header_names", None) or ():
             if name in headers:
                 headers[name] = "***"  # custom header values are secrets: never echoed
-        return PreviewOut(method="POST", url=row.url, headers=headers, body=body.decode("utf-8", "replace"))
+        connector = runtime.connectors.get(row.connector)
+        preview_secret = None
+        if would_sign and connector is not None and connector.signs and row.signing:
+            preview_secret = PREVIEW_SECRET
+            timestamp = int(runtime.clock())
+            headers.update(signature_headers(list(row.signing), [PREVIEW_SECRET], MESSAGE_ID, timestamp, body))
+        return PreviewOut(
+            method="POST",
+            url=row.url,
+            headers=headers,
+            body=body.decode("utf-8", "replace"),
+            previewSecret=preview_secret,
+        )
 
     @staticmethod
     def _event(data: PreviewIn) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import hmac
 import secrets
 
 __all__ = [
+    "PREVIEW_SECRET",
     "SIGNING_SCHEMES",
     "generate_secret",
     "sign_blue",
@@ -19,6 +20,9 @@ __all__ = [
 
 SIGNING_SCHEMES = frozenset({"blue", "standard", "github"})
 _WHSEC = "whsec_"
+
+PREVIEW_SECRET = _WHSEC + base64.b64encode(b"blue-gateway-preview-signing-key").decode("ascii")
+"""The fixed, public key previews sign with, so a preview never yields a signature a receiver would accept."""
 
 
 def generate_secret() -> str:

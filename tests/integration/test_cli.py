@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -28,7 +30,7 @@ def test_tokens_create_prints_the_token_alone(tmp_path: Path) -> None:
     listed = cli(tmp_path, "tokens", "list")
     assert listed.returncode == 0
     assert lines[0] not in listed.stdout  # the token itself is never shown again
-    assert "acme\tops\tcompany-admin\t\tmanage,ingest\tactive" in listed.stdout
+    assert "acme\tops\tcompany-admin\t\tmanage,ingest\tactive\texpires=never\tlast-used=never" in listed.stdout
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,9 @@ def test_tokens_create_prints_the_token_alone(tmp_path: Path) -> None:
         (["--role", "owner"], "--role"),
         (["--role", "project-admin"], "--projects"),
         (["--scopes", "admin"], "--scopes"),
+        (["--expires-in", "90"], "--expires-in"),
+        (["--expires-in", "0d"], "--expires-in"),
+        (["--expires-in", "99999999999d"], "--expires-in"),
     ],
 )
 def test_tokens_create_refuses_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -44,6 +49,64 @@ def test_tokens_create_refuses_bad_options(tmp_path: Path, args: list[str], need
     assert made.returncode == 2
     assert needle in made.stderr
     assert made.stdout == ""
+
+
+def _listed(tmp_path: Path) -> dict[str, list[str]]:
+    """``tokens list`` as {user: columns}."""
+    out = cli(tmp_path, "tokens", "list")
+    assert out.returncode == 0, out.stderr
+    return {cols[2]: cols for cols in (line.split("\t") for line in out.stdout.splitlines())}
+
+
+async def test_tokens_expire_and_list_shows_expiry_and_last_use(tmp_path: Path) -> None:
+    made = {
+        user: cli(tmp_path, "tokens", "create", "--company", "acme", "--user", user, *args)
+        for user, args in [("long", ["--expires-in", "90d"]), ("short", ["--expires-in", "3s"]), ("idle", [])]
+    }
+    assert all(m.returncode == 0 and m.stdout.startswith("bgw_") for m in made.values())
+    listed = _listed(tmp_path)
+    expires = datetime.fromisoformat(listed["long"][7].removeprefix("expires=").replace("Z", "+00:00"))
+    assert abs(expires.timestamp() - (time.time() + 90 * 86400)) < 120
+    assert listed["long"][6:] == ["active", listed["long"][7], "last-used=never"]
+    assert listed["idle"][6:] == ["active", "expires=never", "last-used=never"]
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_healthy(base)
+        async with httpx.AsyncClient(base_url=base) as client:
+
+            def auth(user: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {made[user].stdout.strip()}"}
+
+            assert (await client.get("/v1/webhooks", headers=auth("long"))).status_code == 200
+            # The last use is written in the background, just after the request.
+            stamp = await eventually(
+                lambda: _listed(tmp_path)["long"][8].removeprefix("last-used=").replace("never", ""),
+                timeout=20,
+                interval=0.5,
+            )
+            used = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            assert abs(used.timestamp() - time.time()) < 120
+
+            async def expired() -> bool:
+                resp = await client.get("/v1/webhooks", headers=auth("short"))
+                return resp.status_code == 401 and "expired at" in resp.json()["detail"]
+
+            await eventually(expired, timeout=20, interval=0.25)
+        listed = _listed(tmp_path)
+        assert listed["short"][6] == "expired"
+        assert listed["idle"][6:] == ["active", "expires=never", "last-used=never"]
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ async def test_named_fields_are_documented(gateway: Gateway) -> None:
     connector = _props(_items(_success_schema(doc, "/v1/connectors", "get"), doc), doc)
     assert set(connector) == {"name", "description", "signs", "optionsSchema"}
     preview = _props(_success_schema(doc, "/v1/templates/preview", "post"), doc)
-    assert set(preview) == {"method", "url", "headers", "body"}
+    assert set(preview) == {"method", "url", "headers", "body", "previewSecret"}
     source = _props(_success_schema(doc, "/v1/sources", "post"), doc)
     assert {"id", "name", "ingestPath"} <= set(source)
     assert set(_props(_success_schema(doc, "/v1/webhooks/{webhook_id}/recover", "post"), doc)) == {"requeued"}
