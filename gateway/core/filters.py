@@ -71,9 +71,9 @@ MAX_CONDITIONS: Final = 64
 """Maximum number of conditions in one filter."""
 MAX_REGEX_LENGTH: Final = MAX_PATTERN_CHARS
 """Maximum length of a ``regex`` pattern."""
-MAX_REGEX_STEPS: Final = 4_000_000
+MAX_REGEX_STEPS: Final = 8_000_000
 """Regex work one evaluation may do, counted as characters searched times the pattern's compiled size
-(a pattern of 1,000 instructions, the most allowed, can search 4,000 characters; one of 25, 160,000)."""
+(a pattern of 2,000 instructions, the most allowed, can search 4,000 characters; one of 25, 320,000)."""
 OPERATORS: Final = frozenset({"eq", "ne", "in", "nin", "contains", "exists", "gt", "gte", "lt", "lte", "regex"})
 """The condition operators understood by :func:`compile_filter`."""
 

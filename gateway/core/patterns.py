@@ -26,8 +26,9 @@ MAX_PATTERN_CHARS: Final = 512
 """Longest pattern accepted."""
 MAX_PATTERN_MEMORY: Final = 1 << 20
 """RE2's memory budget for one compiled pattern and its match cache (bytes)."""
-MAX_PROGRAM_SIZE: Final = 1_000
-"""Most instructions a compiled pattern may have (about one per literal character; ``a{1000}`` has 1000)."""
+MAX_PROGRAM_SIZE: Final = 2_000
+"""Most instructions a compiled pattern may have (about one per literal character; ``a{1000}`` has about 1000,
+``\\pL`` about 1200)."""
 
 _ENGINE: Final = "patterns run on RE2, a linear-time engine without backtracking"
 # RE2's message for the constructs it leaves out on purpose, and how we name them.
