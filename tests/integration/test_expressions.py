@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import update
 
+from gateway.db.models import Webhook
+from gateway.db.webhooks import bump_webhooks_version
 from tests.conftest import Gateway, Receiver, eventually
 
 HOSTILE_PATHS = [
@@ -158,3 +161,20 @@ async def test_fields_matches_are_capped_and_a_wide_walk_stays_fast(gateway: Gat
     assert body["ids"] == list(range(1000))
     assert body["ts"] == ["x"] * 1000
     assert elapsed < 10, elapsed  # well under a second when idle
+
+
+async def test_a_stored_filter_that_no_longer_compiles_matches_nothing_and_spares_the_others(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    auth = await gateway.token()
+    legacy = await gateway.webhook(auth, url=receiver.url, filter={"all": [{"path": "$.event", "op": "exists"}]})
+    await gateway.webhook(auth, url=receiver.url)
+    # As an older version could have stored it: a second '..' (absent, so it would have matched).
+    stored = {"all": [{"path": "$..currentValue..nothing", "op": "exists", "value": False}]}
+    async with gateway.db.begin() as conn:
+        await conn.execute(update(Webhook).where(Webhook.id == legacy["id"]).values(filter=stored))
+        await bump_webhooks_version(conn)
+    await gateway.runtime.refresh_index(force=True)
+    result = await gateway.event(auth, event="TODO_CREATED", currentValue={"title": "x"})
+    assert result["deliveries"] == 1  # the other webhook only
+    await eventually(lambda: len(receiver.requests) == 1)
