@@ -17,7 +17,7 @@ from taskiq import InMemoryBroker
 from connectors.builtin_templates import builtin_source
 from connectors.registry import ConnectorRegistry, load_connectors
 from gateway import __version__
-from gateway.core.filters import compile_filter
+from gateway.core.filters import compile_stored_filter
 from gateway.core.matching import MatchIndex
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
@@ -110,7 +110,7 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         self.started = False
 
-    compile_filter = staticmethod(compile_filter)
+    compile_filter = staticmethod(compile_stored_filter)
 
     def _now(self) -> float:
         return self.clock()
@@ -177,7 +177,7 @@ class Runtime:
             version = await read_webhooks_version(conn)
             if not force and version == self._index_version:
                 return
-            subs = await load_subscriptions(conn, compile_filter)
+            subs = await load_subscriptions(conn, compile_stored_filter)
         self.index.replace_all(subs)
         self._index_version = version
 

@@ -32,42 +32,53 @@ Evaluation semantics
 * **gt / gte / lt / lte** compare numbers with numbers (``bool`` is not a number) and strings with strings
   (lexically, so RFC 3339 / ISO 8601 timestamps in the same format and zone order correctly). Mismatched
   types fail.
-* **regex**: :func:`re.search` against matched strings only; the pattern is at most
-  :data:`MAX_REGEX_LENGTH` characters to limit ReDoS risk.
+* **regex**: an RE2 search (:mod:`gateway.core.patterns`) in matched strings only, which runs in linear time;
+  patterns that need backtracking (backreferences, lookaround) are refused when compiled.
+
+Evaluation is bounded: the paths of one evaluation share a budget of
+:data:`~gateway.core.jsonpath.MAX_VISITS` visited values and the regex searches one of
+:data:`MAX_REGEX_STEPS` steps. An evaluation that runs out does not match (it fails closed).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from gateway.core.jsonpath import parse_jsonpath
+from gateway.core.jsonpath import Budget, CompiledJsonPath, parse_jsonpath
+from gateway.core.patterns import MAX_PATTERN_CHARS, PatternError, TenantPattern, compile_pattern
 
 __all__ = [
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_REGEX_LENGTH",
+    "MAX_REGEX_STEPS",
     "OPERATORS",
     "CompiledFilter",
     "FilterError",
     "JsonPath",
     "compile_filter",
     "compile_jsonpath",
+    "compile_stored_filter",
 ]
 
 MAX_DEPTH: Final = 8
 """Maximum nesting depth of groups (the top-level group is depth 1)."""
 MAX_CONDITIONS: Final = 64
 """Maximum number of conditions in one filter."""
-MAX_REGEX_LENGTH: Final = 512
+MAX_REGEX_LENGTH: Final = MAX_PATTERN_CHARS
 """Maximum length of a ``regex`` pattern."""
+MAX_REGEX_STEPS: Final = 8_000_000
+"""Regex work one evaluation may do, counted as characters searched times the pattern's compiled size
+(a pattern of 2,000 instructions, the most allowed, can search 4,000 characters; one of 25, 320,000)."""
 OPERATORS: Final = frozenset({"eq", "ne", "in", "nin", "contains", "exists", "gt", "gte", "lt", "lte", "regex"})
 """The condition operators understood by :func:`compile_filter`."""
 
 _GROUP_KEYS: Final = ("all", "any")
+log = logging.getLogger("gateway")
 _CONDITION_KEYS: Final = frozenset({"path", "op", "value"})
 
 
@@ -89,7 +100,7 @@ class FilterError(ValueError):
 
 
 class JsonPath:
-    """A parsed JSONPath expression (``jsonpath_ng.ext`` dialect, filters like ``[?(@.x == 1)]`` work).
+    """A parsed JSONPath expression in the gateway's bounded dialect (:mod:`gateway.core.jsonpath_syntax`).
 
     Obtain one through :func:`compile_jsonpath`, which caches parses. Instances are immutable and safe to
     share between threads and tasks.
@@ -97,19 +108,17 @@ class JsonPath:
 
     __slots__ = ("_parsed", "expr")
 
-    def __init__(self, expr: str, parsed: Any) -> None:
+    def __init__(self, expr: str, parsed: CompiledJsonPath) -> None:
         self.expr: Final[str] = expr
-        self._parsed: Final[Any] = parsed
+        self._parsed: Final = parsed
 
-    def find_values(self, data: Any) -> list[Any]:
-        """Return every value the expression matches in ``data``, in document order.
+    def find_values(self, data: Any, budget: Budget | None = None) -> list[Any]:
+        """Every value the expression matches in ``data``, in document order (at most
+        :data:`~gateway.core.jsonpath.MAX_MATCHES`).
 
-        Never raises: evaluation problems (odd input types, recursion limits) give an empty list.
+        Raises :class:`~gateway.core.jsonpath.JsonPathLimitError` once ``budget`` is spent, nothing else.
         """
-        try:
-            return [match.value for match in self._parsed.find(data)]
-        except Exception:
-            return []
+        return self._parsed.find(data, budget)
 
     def __repr__(self) -> str:
         return f"JsonPath({self.expr!r})"
@@ -127,8 +136,8 @@ def compile_jsonpath(expr: str) -> JsonPath:
     if not expr.strip():
         raise FilterError("must not be empty", "path")
     parsed, error = parse_jsonpath(expr)
-    if error is not None:
-        raise FilterError(error, "path")
+    if parsed is None:
+        raise FilterError(error or "invalid JSONPath", "path")
     return JsonPath(expr, parsed)
 
 
@@ -164,22 +173,42 @@ def _in_list(item: Any, values: Sequence[Any]) -> bool:
     return any(_strict_eq(item, candidate) for candidate in values)
 
 
-_Predicate = Callable[[Any], bool]
+class _Evaluation:
+    """The budgets of one evaluation of a filter against one event."""
+
+    __slots__ = ("regex_left", "visits")
+
+    def __init__(self) -> None:
+        self.visits = Budget()
+        self.regex_left = MAX_REGEX_STEPS
+
+    def search(self, pattern: TenantPattern, text: str) -> bool:
+        self.regex_left -= pattern.cost(text)
+        if self.regex_left < 0:
+            raise _OutOfBudget
+        return pattern.search(text)
+
+
+class _OutOfBudget(Exception):
+    """The regex budget of an evaluation is spent."""
+
+
+_Predicate = Callable[[Any, _Evaluation], bool]
 
 
 def _make_predicate(op: str, value: Any) -> _Predicate:
     """Build the per-matched-value test for ``op`` (``exists`` is handled by the caller)."""
     if op == "eq":
-        return lambda item: _strict_eq(item, value)
+        return lambda item, _: _strict_eq(item, value)
     if op == "ne":
-        return lambda item: not _strict_eq(item, value)
+        return lambda item, _: not _strict_eq(item, value)
     if op == "in":
-        return lambda item: _in_list(item, value)
+        return lambda item, _: _in_list(item, value)
     if op == "nin":
-        return lambda item: not _in_list(item, value)
+        return lambda item, _: not _in_list(item, value)
     if op == "contains":
 
-        def contains(item: Any) -> bool:
+        def contains(item: Any, _: _Evaluation) -> bool:
             if isinstance(item, str):
                 return isinstance(value, str) and value in item
             if isinstance(item, list | tuple):
@@ -188,8 +217,8 @@ def _make_predicate(op: str, value: Any) -> _Predicate:
 
         return contains
     if op == "regex":
-        pattern: re.Pattern[str] = value
-        return lambda item: isinstance(item, str) and pattern.search(item) is not None
+        pattern: TenantPattern = value
+        return lambda item, evaluation: isinstance(item, str) and evaluation.search(pattern, item)
     if op in ("gt", "gte", "lt", "lte"):
         compare: Callable[[Any, Any], bool] = {
             "gt": lambda a, b: a > b,
@@ -198,8 +227,8 @@ def _make_predicate(op: str, value: Any) -> _Predicate:
             "lte": lambda a, b: a <= b,
         }[op]
         if isinstance(value, str):
-            return lambda item: isinstance(item, str) and compare(item, value)
-        return lambda item: _is_number(item) and compare(item, value)
+            return lambda item, _: isinstance(item, str) and compare(item, value)
+        return lambda item, _: _is_number(item) and compare(item, value)
     raise AssertionError(f"unhandled operator {op!r}")  # pragma: no cover - guarded by validation
 
 
@@ -208,7 +237,7 @@ class _Node:
 
     __slots__ = ()
 
-    def evaluate(self, envelope: Any) -> bool:  # pragma: no cover - abstract
+    def evaluate(self, envelope: Any, evaluation: _Evaluation) -> bool:  # pragma: no cover - abstract
         """Return whether ``envelope`` passes this node."""
         raise NotImplementedError
 
@@ -222,12 +251,12 @@ class _Condition(_Node):
         self.predicate = predicate
         self.exists = exists
 
-    def evaluate(self, envelope: Any) -> bool:
-        values = self.path.find_values(envelope)
+    def evaluate(self, envelope: Any, evaluation: _Evaluation) -> bool:
+        values = self.path.find_values(envelope, evaluation.visits)
         if self.predicate is None:  # exists
             return bool(values) is self.exists
         predicate = self.predicate
-        return any(predicate(item) for item in values)
+        return any(predicate(item, evaluation) for item in values)
 
 
 class _Group(_Node):
@@ -237,10 +266,10 @@ class _Group(_Node):
         self.mode = mode
         self.children = children
 
-    def evaluate(self, envelope: Any) -> bool:
+    def evaluate(self, envelope: Any, evaluation: _Evaluation) -> bool:
         if self.mode == "all":
-            return all(child.evaluate(envelope) for child in self.children)
-        return any(child.evaluate(envelope) for child in self.children)
+            return all(child.evaluate(envelope, evaluation) for child in self.children)
+        return any(child.evaluate(envelope, evaluation) for child in self.children)
 
 
 class CompiledFilter:
@@ -258,11 +287,12 @@ class CompiledFilter:
         return self._root is None
 
     def matches(self, envelope: Mapping[str, Any]) -> bool:
-        """Return whether the event ``envelope`` passes the filter. Never raises (errors count as no match)."""
+        """Return whether the event ``envelope`` passes the filter. Never raises: errors, and running out of
+        the evaluation's budget, count as no match."""
         if self._root is None:
             return True
         try:
-            return self._root.evaluate(envelope)
+            return self._root.evaluate(envelope, _Evaluation())
         except Exception:
             return False
 
@@ -366,12 +396,10 @@ class _Compiler:
         elif op == "regex":
             if not isinstance(value, str):
                 raise FilterError("'regex' needs a string pattern", value_location)
-            if len(value) > MAX_REGEX_LENGTH:
-                raise FilterError(f"regex longer than {MAX_REGEX_LENGTH} characters", value_location)
             try:
-                value = re.compile(value)
-            except (re.error, RecursionError, OverflowError) as exc:
-                raise FilterError(f"invalid regex: {exc}", value_location) from None
+                value = compile_pattern(value)
+            except PatternError as exc:
+                raise FilterError(str(exc), value_location) from None
         return _Condition(path, op, _make_predicate(op, value))
 
 
@@ -390,3 +418,27 @@ def compile_filter(spec: Mapping[str, Any] | None) -> CompiledFilter:
     compiler = _Compiler()
     root = compiler.node(spec, "", 0)
     return CompiledFilter(root, compiler.conditions)
+
+
+class _MatchNothing:
+    """The stand-in for a stored filter that no longer compiles: it fails closed."""
+
+    always = False
+
+    def matches(self, envelope: Mapping[str, Any]) -> bool:
+        """Never matches."""
+        return False
+
+
+def compile_stored_filter(spec: Mapping[str, Any] | None) -> CompiledFilter | _MatchNothing:
+    """:func:`compile_filter` for a filter read back from the database.
+
+    A filter saved before the expression language was narrowed (a regex with a backreference, a JSONPath
+    with arithmetic ...) must not stop the other webhooks from loading: it is logged and matches nothing,
+    until the webhook is saved again with a filter that compiles.
+    """
+    try:
+        return compile_filter(spec)
+    except FilterError as exc:
+        log.warning("stored webhook filter no longer compiles and matches nothing: %s", exc)
+        return _MatchNothing()

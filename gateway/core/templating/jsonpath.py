@@ -1,14 +1,16 @@
 """JSONPath for templates: a parse cache shared by compilation and rendering, and the ``jsonpath`` /
-``jsonpath_first`` globals (over the whole envelope by default)."""
+``jsonpath_first`` globals (over the whole envelope by default). All the paths of one render share one
+visit budget (:data:`~gateway.core.jsonpath.MAX_VISITS`)."""
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any, Final
 
 from jinja2.runtime import Undefined
 
-from gateway.core.jsonpath import parse_jsonpath
-from gateway.core.templating.limits import _require_state
+from gateway.core.jsonpath import Budget, CompiledJsonPath, parse_jsonpath
+from gateway.core.templating.limits import _STATE, _require_state
 
 _ROOT: Final = object()
 
@@ -16,17 +18,35 @@ _ROOT: Final = object()
 _parse_jsonpath = parse_jsonpath
 
 
-def _compiled_jsonpath(expr: Any) -> Any:
+# Keyed by the render's identity and deadline rather than holding the state, so no event outlives its render.
+_BUDGET: contextvars.ContextVar[tuple[int, float, Budget] | None] = contextvars.ContextVar(
+    "blue_gateway_jsonpath_budget", default=None
+)
+
+
+def _compiled_jsonpath(expr: Any) -> CompiledJsonPath:
     if not isinstance(expr, str):
         raise TypeError(f"JSONPath must be a string, not {type(expr).__name__}")
     compiled, error = _parse_jsonpath(expr)
-    if error is not None:
+    if compiled is None:
         raise ValueError(error)
     return compiled
 
 
-def _find_values(compiled: Any, data: Any) -> list[Any]:
-    return [match.value for match in compiled.find(data)]
+def _render_budget() -> Budget | None:
+    """The visit budget of the current render (created on first use), or None outside a render."""
+    state = _STATE.get()
+    if state is None:
+        return None
+    current = _BUDGET.get()
+    if current is None or current[0] != id(state) or current[1] != state.deadline:
+        current = (id(state), state.deadline, Budget())
+        _BUDGET.set(current)
+    return current[2]
+
+
+def _find_values(compiled: CompiledJsonPath, data: Any) -> list[Any]:
+    return compiled.find(data, _render_budget())
 
 
 def _jsonpath(expr: str, data: Any = _ROOT) -> list[Any]:
