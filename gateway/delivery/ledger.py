@@ -91,6 +91,11 @@ class Ledger:
         """Keep a pending delivery reserved until ``until``: the scheduler hands it out then."""
         await self._defers.submit((delivery_id, until))
 
+    async def drain(self) -> None:
+        """Commit the claims, records and deferrals already handed in (even by callers since cancelled)."""
+        for coalescer in (self._claims, self._records, self._defers):
+            await coalescer.drain()
+
     async def _defer_batch(self, conn: AsyncConnection, items: Sequence[tuple[str, float]]) -> list[None]:
         d = table(Delivery).c
         await conn.execute(
