@@ -85,5 +85,7 @@ async def test_a_stalled_lane_defers_before_its_endpoint_ever_answered(gateway_f
         for i in range(6):  # the lane fills at once; later events find it stalled
             await gw.event(auth, id=f"s{i}", event="TODO_CREATED")
             await asyncio.sleep(0.4)
-        assert ends.slow == {}, "no slow answer yet: the pace is still unknown"
+            if gw.runtime.engine.deferred:
+                break  # checked now, not after the loop: a busy machine must not let the first answer arrive
         assert gw.runtime.engine.deferred > 0
+        assert ends.slow == {}, "no slow answer yet: the pace is still unknown"
