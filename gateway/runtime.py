@@ -150,14 +150,15 @@ class Runtime:
         self._watcher = asyncio.create_task(self._watch_index(), name="index-watcher")
         self.started = True
 
-    async def begin_shutdown(self) -> None:
+    async def begin_shutdown(self) -> float:
         """Stop taking work now: no broker messages, no scheduling, no new claims. Idempotent.
 
-        Attempts under way get ``shutdown_grace`` seconds from the first call; ``stop`` enforces it.
+        Returns the loop time by which attempts under way must end: ``shutdown_grace`` after the first
+        call. ``stop`` enforces it.
         """
         if self._stop_by is not None:
-            return
-        self._stop_by = asyncio.get_running_loop().time() + self.settings.shutdown_grace
+            return self._stop_by
+        self._stop_by = stop_by = asyncio.get_running_loop().time() + self.settings.shutdown_grace
         self.engine.close()
         for task in (self._receiver, self._watcher, self._retention):
             if task is not None:
@@ -165,6 +166,7 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.scheduler.stop()
+        return stop_by
 
     async def stop(self) -> None:
         """Stop taking work, give attempts under way the grace, cancel the rest, then close connections.
@@ -172,9 +174,7 @@ class Runtime:
         A cancelled attempt's delivery keeps its claim lease: when that runs out, any process works it
         again, so a shutdown loses nothing. Exits within the grace plus ``CLOSE_SECONDS``.
         """
-        await self.begin_shutdown()
-        assert self._stop_by is not None
-        cut = await self.engine.drain(self._stop_by)
+        cut = await self.engine.drain(await self.begin_shutdown())
         if cut:
             log.warning("shutdown cut off %d attempts; they are retried once their leases run out", cut)
         close_by = asyncio.get_running_loop().time() + CLOSE_SECONDS

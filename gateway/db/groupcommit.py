@@ -79,6 +79,11 @@ class GroupCommitter:
                 group.append(self._queue.get_nowait())
             try:
                 await self._commit_group(group)
+            except asyncio.CancelledError:  # stopped mid-transaction: its callers must not count on it
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(DatabaseUnavailable("stopped before this write was saved"))
+                raise
             finally:
                 for _ in group:
                     self._queue.task_done()

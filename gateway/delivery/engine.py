@@ -23,7 +23,7 @@ from gateway.delivery.ledger import AttemptRecord, Ledger
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
-__all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "ShuttingDown", "WorkItem", "signature_headers"]
+__all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
 MAX_DEFER_SECONDS = 300.0
@@ -43,7 +43,7 @@ class EngineConfig:
     webhook_concurrency: int = 32
 
 
-class ShuttingDown(Exception):
+class _TurnedAway(Exception):
     """The engine stopped taking work while this delivery waited for a slot; it stays in the database."""
 
 
@@ -87,7 +87,7 @@ class _Lane:
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
-                future.set_exception(ShuttingDown())
+                future.set_exception(_TurnedAway())
 
     def release(self) -> None:
         """Hand the slot to the next live waiter, or free it."""
@@ -225,7 +225,7 @@ class DeliveryEngine:
             return
         try:
             await lane.acquire(cap)
-        except ShuttingDown:
+        except _TurnedAway:
             return
         try:
             async with self._slots:

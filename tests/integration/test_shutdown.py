@@ -176,7 +176,7 @@ async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
 async def test_sigterm_lets_in_flight_attempts_finish_and_starts_no_new_ones(
     tmp_path: Path, slow_receiver: SlowReceiver
 ) -> None:
-    slow_receiver.delay = 2.0  # well inside the default 5 s grace
+    slow_receiver.delay = 1.0  # well inside the default 5 s grace
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
