@@ -57,9 +57,7 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only; workers run elsewhere")] = False,
 ) -> None:
     """Run the HTTP API, the scheduler and retention, and (unless --no-worker) the delivery worker."""
-    import uvicorn
-
-    from gateway.app import create_app
+    from gateway.server import run_server
 
     settings = _settings(host=host, port=port)
     _logging(settings.log_level)
@@ -69,15 +67,7 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    application = create_app(settings, worker=not no_worker)
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="on",
-    )
+    run_server(settings, worker=not no_worker)
 
 
 @app.command()
@@ -91,18 +81,32 @@ def worker() -> None:
         typer.echo("error: a separate worker needs a shared broker (redis://, amqp:// or nats://)", err=True)
         raise typer.Exit(2)
 
+    received: list[signal.Signals] = []
+
     async def run() -> None:
         runtime = Runtime(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            received.append(sig)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         await runtime.start(worker=True)
         typer.echo("worker started", err=True)
         await stop.wait()
+        typer.echo(f"worker stopping: attempts under way get {settings.shutdown_grace:g}s", err=True)
         await runtime.stop()
+        typer.echo("worker stopped", err=True)
 
     asyncio.run(run())
+    if received:
+        # Everything is saved and closed: end by the signal itself, as `serve` (uvicorn) does, which also
+        # spares the supervisor the interpreter's slow teardown.
+        signal.signal(received[0], signal.SIG_DFL)
+        signal.raise_signal(received[0])
 
 
 @app.command()

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +40,8 @@ KICK_CHUNK = 200
 RETENTION_INTERVAL = 600.0
 INDEX_POLL_SECONDS = 0.25
 """How soon a webhook changed by another process is matched here: one tiny query per poll."""
+CLOSE_SECONDS = 3.0
+"""After the shutdown grace: the most that saving finished attempts and closing connections may take."""
 
 
 class Runtime:
@@ -108,6 +110,7 @@ class Runtime:
         self._watcher: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._stop_by: float | None = None
         self.started = False
 
     compile_filter = staticmethod(compile_stored_filter)
@@ -147,21 +150,53 @@ class Runtime:
         self._watcher = asyncio.create_task(self._watch_index(), name="index-watcher")
         self.started = True
 
-    async def stop(self) -> None:
-        """Stop background work and close connections."""
-        for task in (self._watcher, self._receiver, self._retention):
+    async def begin_shutdown(self) -> float:
+        """Stop taking work now: no broker messages, no scheduling, no new claims. Idempotent.
+
+        Returns the loop time by which attempts under way must end: ``shutdown_grace`` after the first
+        call. ``stop`` enforces it.
+        """
+        if self._stop_by is not None:
+            return self._stop_by
+        self._stop_by = stop_by = asyncio.get_running_loop().time() + self.settings.shutdown_grace
+        self.engine.close()
+        for task in (self._receiver, self._watcher, self._retention):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.scheduler.stop()
+        return stop_by
+
+    async def stop(self) -> None:
+        """Stop taking work, give attempts under way the grace, cancel the rest, then close connections.
+
+        A cancelled attempt's delivery keeps its claim lease: when that runs out, any process works it
+        again, so a shutdown loses nothing. Exits within the grace plus ``CLOSE_SECONDS``.
+        """
+        cut = await self.engine.drain(await self.begin_shutdown())
+        if cut:
+            log.warning("shutdown cut off %d attempts; they are retried once their leases run out", cut)
+        close_by = asyncio.get_running_loop().time() + CLOSE_SECONDS
+        await self._within(close_by, "saving finished attempts", self.engine.ledger.drain())
         if isinstance(self.broker, InMemoryBroker):
-            await self.broker.wait_all()
-        await self.broker.shutdown()
-        await self.committer.stop()
-        await self.sender.close()
-        await self.db.dispose()
+            await self._within(close_by, "in-process broker tasks", self.broker.wait_all())
+        await self.committer.stop(wait=max(0.1, close_by - asyncio.get_running_loop().time()))
+        await self._within(close_by, "closing the broker", self.broker.shutdown())
+        await self._within(close_by, "closing outbound connections", self.sender.close())
+        await self._within(close_by, "closing the database", self.db.dispose())
         self.started = False
+
+    @staticmethod
+    async def _within(deadline: float, what: str, step: Awaitable[None]) -> None:
+        """One shutdown step, abandoned (and logged) at ``deadline`` or when it fails."""
+        try:
+            async with asyncio.timeout_at(max(deadline, asyncio.get_running_loop().time() + 0.1)):
+                await step
+        except TimeoutError:
+            log.warning("shutdown: %s did not finish in time", what)
+        except Exception as exc:
+            log.warning("shutdown: %s failed: %s", what, type(exc).__name__)
 
     async def kick(self, items: Sequence[tuple[str, str]]) -> None:
         """Hand deliveries to the broker; if that fails their reservation expires and the scheduler retries."""

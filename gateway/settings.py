@@ -56,6 +56,10 @@ class Settings:
     scheduler_interval: float = field(
         default=1.0, metadata=_doc("how often due retries and expired leases are moved to the broker")
     )
+    shutdown_grace: float = field(
+        default=5.0,
+        metadata=_doc("on SIGTERM/SIGINT, how long attempts under way may finish before they are cut off"),
+    )
     worker_concurrency: int = field(default=256, metadata=_doc("concurrent attempts per worker process"))
     webhook_concurrency: int = field(default=32, metadata=_doc("concurrent attempts per webhook"))
     connections_per_host: int = field(default=64, metadata=_doc("outbound connection pool size per host"))

@@ -73,8 +73,12 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
+async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy.
+
+    The deadline is generous on purpose: it only costs time when the test fails anyway, and a busy
+    machine must not turn a slow pass into a failure.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()

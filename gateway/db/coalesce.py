@@ -45,6 +45,12 @@ class Coalescer(Generic[I, R]):
             loop.call_soon(self._flush)
         return await future
 
+    async def drain(self) -> None:
+        """Send what is queued now and wait until every batch in flight has been committed (or failed)."""
+        self._flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _flush(self) -> None:
         self._scheduled = False
         if not self._pending:

@@ -43,15 +43,25 @@ class GroupCommitter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="group-committer")
 
-    async def stop(self) -> None:
-        """Finish what is queued, then stop."""
+    async def stop(self, wait: float | None = None) -> None:
+        """Finish what is queued (for at most ``wait`` seconds), then stop."""
         if self._task is None:
             return
-        await self._queue.join()
+        try:
+            await asyncio.wait_for(self._queue.join(), wait)
+        except TimeoutError:
+            log.warning(
+                "stopped with %d writes unsaved: the database did not take them in time", self._queue.qsize()
+            )
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        while not self._queue.empty():  # callers still waiting learn that their write was not saved
+            _, future = self._queue.get_nowait()
+            self._queue.task_done()
+            if not future.done():
+                future.set_exception(DatabaseUnavailable("stopped before this write was saved"))
 
     async def submit(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Queue ``op`` and wait until its transaction committed; returns what ``op`` returned."""
@@ -69,6 +79,11 @@ class GroupCommitter:
                 group.append(self._queue.get_nowait())
             try:
                 await self._commit_group(group)
+            except asyncio.CancelledError:  # stopped mid-transaction: its callers must not count on it
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(DatabaseUnavailable("stopped before this write was saved"))
+                raise
             finally:
                 for _ in group:
                     self._queue.task_done()

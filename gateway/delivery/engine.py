@@ -44,6 +44,10 @@ class EngineConfig:
     webhook_concurrency: int = 32
 
 
+class _TurnedAway(Exception):
+    """The engine stopped taking work while this delivery waited for a slot; it stays in the database."""
+
+
 class _Lane:
     """Per-webhook concurrency: at most ``cap`` attempts at once; the rest wait in memory, in order.
 
@@ -78,6 +82,13 @@ class _Lane:
             if future.done() and not future.cancelled():
                 self.release()  # the slot arrived as we were cancelled: pass it on
             raise
+
+    def turn_away(self) -> None:
+        """Send every waiter away without a slot (the engine is shutting down)."""
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(_TurnedAway())
 
     def release(self) -> None:
         """Hand the slot to the next live waiter, or free it."""
@@ -154,15 +165,48 @@ class DeliveryEngine:
         )
         self._pacer = UrlPacer()
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
         self.attempts_made = 0
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.attempt_seconds = 0.0
 
     async def deliver_many(self, items: Sequence[WorkItem]) -> None:
         """Work ``(delivery id, webhook id)`` pairs concurrently, each webhook within its lane."""
-        await asyncio.gather(*(self._guarded(str(item[0]), str(item[1])) for item in items))
+        if self.closing:
+            return  # still reserved in the database: a scheduler hands them out again
+        tasks = [asyncio.create_task(self._guarded(str(item[0]), str(item[1]))) for item in items]
+        self._tasks.update(tasks)
+        for task in tasks:
+            task.add_done_callback(self._tasks.discard)
+        # A task cut off by shutdown ends cancelled; that is not this message's failure.
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        """Stop taking work: nothing new is claimed, and deliveries waiting for a slot are left unclaimed."""
+        self.closing = True
+        for lane in self._lanes.values():
+            lane.turn_away()
+
+    async def drain(self, deadline: float) -> int:
+        """Close, let attempts under way finish until ``deadline`` (loop time), then cancel the rest.
+
+        Returns how many were cancelled. Their deliveries keep their claim lease and are worked again,
+        by any process, once it runs out; records of attempts that did finish are saved.
+        """
+        self.close()
+        pending = set(self._tasks)
+        if pending:
+            timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
 
     async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
+        if self.closing:
+            return
         cap = self.config.webhook_concurrency
         lane = self._lanes.setdefault(webhook_id, _Lane())
         # Before a slow endpoint has answered once, a full lane that has not moved for a while tells as much.
@@ -180,10 +224,14 @@ class DeliveryEngine:
                 return
             self.deferred += 1
             return
-        await lane.acquire(cap)
+        try:
+            await lane.acquire(cap)
+        except _TurnedAway:
+            return
         try:
             async with self._slots:
-                await self.deliver(delivery_id)
+                if not self.closing:
+                    await self.deliver(delivery_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)

@@ -91,6 +91,11 @@ class Ledger:
         """Keep a pending delivery reserved until ``until``: the scheduler hands it out then."""
         await self._defers.submit((delivery_id, until))
 
+    async def drain(self) -> None:
+        """Commit the claims, records and deferrals already handed in (even by callers since cancelled)."""
+        for coalescer in (self._claims, self._records, self._defers):
+            await coalescer.drain()
+
     async def _defer_batch(self, conn: AsyncConnection, items: Sequence[tuple[str, float]]) -> list[None]:
         d = table(Delivery).c
         await conn.execute(
@@ -180,6 +185,14 @@ class Ledger:
                 for r in records
             ],
         )
+        retrying = {r.webhook_id for r in records if r.status == "pending"}
+        w = table(Webhook).c
+        # A webhook disabled while this attempt was under way: its retry is discarded like the waiting ones were.
+        disabled = (
+            set((await conn.execute(select(w.id).where(w.id.in_(retrying), w.enabled.is_(False)))).scalars())
+            if retrying
+            else set()
+        )
         d = table(Delivery).c
         await conn.execute(
             update(table(Delivery))
@@ -188,7 +201,9 @@ class Ledger:
                 status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_until=None, updated_at=now
             ),
             [
-                {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": r.status, "b_next": r.next_at}
+                {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": "discarded", "b_next": None}
+                if r.status == "pending" and r.webhook_id in disabled
+                else {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": r.status, "b_next": r.next_at}
                 for r in records
             ],
         )

@@ -50,7 +50,7 @@ async def serving(ends: TwoEndpoints) -> AsyncIterator[TwoEndpoints]:
 
 @pytest.fixture
 async def endpoints() -> AsyncIterator[TwoEndpoints]:
-    async with serving(TwoEndpoints(delay=0.3)) as ends:
+    async with serving(TwoEndpoints(delay=0.5)) as ends:
         yield ends
 
 
@@ -67,12 +67,16 @@ async def test_slow_endpoint_does_not_delay_a_fast_one(
         resp = await gw.client.post("/v1/events/batch", json={"events": chunk}, headers=auth)
         assert resp.status_code == 202
 
-    await eventually(lambda: len(endpoints.fast) == 80, timeout=15)
-    fast_done = max(endpoints.fast.values()) - started
-    assert fast_done < 3, f"the fast endpoint needed {fast_done:.1f}s behind the slow one"
-    assert len(endpoints.slow) < 40, "the slow endpoint cannot have been served that fast with 4 lanes"
+    await eventually(lambda: len(endpoints.fast) == 80)
+    # Measured against the slow endpoint's own progress, not a wall-clock bound a busy machine can miss:
+    # queued behind the slow backlog, the fast endpoint would finish only as the slow one does.
+    fast_done = max(endpoints.fast.values())
+    slow_by_then = sum(1 for at in endpoints.slow.values() if at <= fast_done)
+    assert slow_by_then < 40, (
+        f"the fast endpoint finished {fast_done - started:.1f}s in, after {slow_by_then} of 80 slow answers"
+    )
 
-    # The slow endpoint's backlog (80 x 0.3 s over 4 lanes = 6 s) still arrives, every delivery of it.
+    # The slow endpoint's backlog (80 x 0.5 s over 4 lanes = 10 s) still arrives, every delivery of it.
     await eventually(lambda: len(endpoints.slow) == 80, timeout=40, interval=0.1)
     assert gw.runtime.engine.deferred > 0, "the backlog should have waited in the database"
 
@@ -85,5 +89,7 @@ async def test_a_stalled_lane_defers_before_its_endpoint_ever_answered(gateway_f
         for i in range(6):  # the lane fills at once; later events find it stalled
             await gw.event(auth, id=f"s{i}", event="TODO_CREATED")
             await asyncio.sleep(0.4)
-        assert ends.slow == {}, "no slow answer yet: the pace is still unknown"
+            if gw.runtime.engine.deferred:
+                break  # checked now, not after the loop: a busy machine must not let the first answer arrive
         assert gw.runtime.engine.deferred > 0
+        assert ends.slow == {}, "no slow answer yet: the pace is still unknown"

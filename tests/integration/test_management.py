@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -261,27 +262,37 @@ async def test_recover_resends_exactly_the_failed_deliveries_in_its_window(
     auth = await gw.token()
     hook = await gw.webhook(auth, url=receiver.url)
     receiver.default = (500, {}, "down")
-    await gw.event(auth, id="old", event="TODO_CREATED", currentValue={"id": "old"})
+    ids: dict[str, str] = {}
+    ids["old"] = (await gw.event(auth, id="old", event="TODO_CREATED", currentValue={"id": "old"}))["id"]
     await eventually(lambda: _deliveries(gw, auth, hook["id"], status="failed"))
     await asyncio.sleep(0.05)
     since = time.time()
     await asyncio.sleep(0.05)
     for name in ("a", "b"):
-        await gw.event(auth, id=name, event="TODO_CREATED", currentValue={"id": name})
+        ids[name] = (await gw.event(auth, id=name, event="TODO_CREATED", currentValue={"id": name}))["id"]
     await eventually(lambda: len(receiver.requests) == 3)
     receiver.default = (200, {}, "ok")
-    await gw.event(auth, id="ok", event="TODO_CREATED", currentValue={"id": "ok"})
+    ids["ok"] = (await gw.event(auth, id="ok", event="TODO_CREATED", currentValue={"id": "ok"}))["id"]
     await eventually(lambda: _deliveries(gw, auth, hook["id"], status="delivered"))
-    assert len(await _deliveries(gw, auth, hook["id"], status="failed")) == 3
+
+    async def three_failed() -> bool:  # "ok" being delivered says nothing about when a and b were recorded
+        return len(await _deliveries(gw, auth, hook["id"], status="failed")) == 3
+
+    await eventually(three_failed)
     before = len(receiver.requests)
 
     resp = await gw.client.post(f"/v1/webhooks/{hook['id']}/recover", json={"since": rfc3339(since)}, headers=auth)
     assert resp.status_code == 202
     assert resp.json() == {"requeued": 2}
-    await eventually(lambda: len(receiver.requests) == before + 2)
-    await asyncio.sleep(0.3)
+
+    async def recovered() -> bool:  # both requeued deliveries finished: no further request can follow
+        delivered = await _deliveries(gw, auth, hook["id"], status="delivered")
+        return sorted(d["eventId"] for d in delivered) == sorted(ids[name] for name in ("a", "b", "ok"))
+
+    await eventually(recovered)
     resent = sorted(r.json()["currentValue"]["id"] for r in receiver.requests[before:])
     assert resent == ["a", "b"]
+    assert [d["eventId"] for d in await _deliveries(gw, auth, hook["id"], status="failed")] == [ids["old"]]
     too_old = await gw.client.post(
         f"/v1/webhooks/{hook['id']}/recover", json={"since": rfc3339(time.time() - 15 * 86400)}, headers=auth
     )
@@ -309,8 +320,14 @@ async def test_delivery_log_pages_and_filters(gateway: Gateway, receiver: Receiv
     assert len(ids) == len(set(ids)) == 5
     assert ids == sorted(ids, reverse=True)
     assert second["nextCursor"] is None
-    delivered = await eventually(lambda: _deliveries(gateway, auth, hook["id"], status="delivered", limit=250))
-    await eventually(lambda: len(delivered) == 5 or _deliveries(gateway, auth, hook["id"], status="pending") == [])
+
+    async def all_delivered() -> list[dict[str, Any]] | None:
+        delivered = await _deliveries(gateway, auth, hook["id"], status="delivered", limit=250)
+        return delivered if len(delivered) == 5 else None
+
+    delivered = await eventually(all_delivered)
+    assert {d["status"] for d in delivered} == {"delivered"}
+    assert sorted(d["id"] for d in delivered) == sorted(ids)
     bad = await gateway.client.get(
         f"/v1/webhooks/{hook['id']}/deliveries", params={"status": "lost"}, headers=auth
     )
@@ -336,6 +353,41 @@ async def test_enable_sends_a_live_health_check(gateway: Gateway, receiver: Rece
     assert disabled.json()["enabled"] is False
     assert disabled.json()["disabledReason"] == "manual"
     assert (await gateway.event(auth, event="TODO_CREATED"))["deliveries"] == 0
+
+
+async def test_a_retry_due_after_its_webhook_was_disabled_mid_attempt_is_discarded(
+    gateway_factory: GatewayFactory,
+) -> None:
+    arrived, answer = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        arrived.set()
+        await answer.wait()
+        return web.Response(status=500, text="down")
+
+    app = web.Application()
+    app.router.add_post("/hook", held)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        gw = await gateway_factory(retry_schedule="0,1h")
+        auth = await gw.token()
+        hook = await gw.webhook(auth, url=f"http://127.0.0.1:{port}/hook")
+        await gw.event(auth, event="TODO_CREATED", currentValue=TODO)
+        await eventually(arrived.is_set)
+        disabled = await gw.client.post(f"/v1/webhooks/{hook['id']}/disable", headers=auth)
+        assert disabled.json()["enabled"] is False
+        answer.set()  # the attempt under way fails after the disable: no retry may wait for an hour
+        (delivery,) = await eventually(lambda: _deliveries(gw, auth, hook["id"], status="discarded"))
+        detail = (await gw.client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
+        assert [a["statusCode"] for a in detail["attempts"]] == [500]
+        assert detail["nextAttemptAt"] is None
+    finally:
+        answer.set()
+        await runner.cleanup()
 
 
 async def test_test_endpoint_sends_a_catalog_sample(gateway: Gateway, receiver: Receiver) -> None:
@@ -383,15 +435,20 @@ async def test_health_transitions_and_auto_disable(gateway_factory: GatewayFacto
         assert (await status())["status"] == expected, f"after {attempt} failures"
         clock.advance(75)  # past the next retry (1 min ± 20 %): due now, nothing is slept through
     await eventually(lambda: len(receiver.requests) >= 6)
+    await eventually(lambda: _no_delivering(gw))  # the sixth failure is recorded before the clock jumps
     assert (await status())["enabled"] is True
 
     clock.advance(3600)  # an hour with no success while attempts keep failing
     await gw.event(auth, event="TODO_CREATED", currentValue=TODO)
     data = await eventually(lambda: _disabled(gw, auth, hook["id"]))
     assert data["disabledReason"] == "failing"
-    async with gw.db.connect() as conn:
-        pending = await conn.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "pending"))
-    assert pending == 0
+
+    async def none_left() -> bool:  # the first delivery may still be under way when the second disables the hook
+        async with gw.db.connect() as conn:
+            open_ = Delivery.status.in_(("pending", "delivering"))
+            return await conn.scalar(select(func.count()).select_from(Delivery).where(open_)) == 0
+
+    await eventually(none_left)
 
     receiver.default = (200, {}, "ok")
     enabled = await gw.client.post(f"/v1/webhooks/{hook['id']}/enable", headers=auth)

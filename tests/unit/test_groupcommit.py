@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db.coalesce import Coalescer
 from gateway.db.engine import make_engine
-from gateway.db.groupcommit import GroupCommitter
+from gateway.db.groupcommit import DatabaseUnavailable, GroupCommitter
 
 META = MetaData()
 ITEMS = Table("items", META, Column("id", Integer, primary_key=True), Column("name", String, unique=True))
@@ -95,3 +95,41 @@ async def test_coalesced_failure_reaches_every_caller(engine: AsyncEngine, commi
     results = await asyncio.gather(coalescer.submit("same"), coalescer.submit("same"), return_exceptions=True)
     assert all(isinstance(r, IntegrityError) for r in results)
     assert await _count(engine) == 0  # nothing half-saved
+
+
+async def test_stop_is_bounded_and_tells_waiting_callers_their_write_was_not_saved(engine: AsyncEngine) -> None:
+    gc = GroupCommitter(engine)
+    gc.start()
+    started, stuck = asyncio.Event(), asyncio.Event()
+
+    async def hangs(conn: AsyncConnection) -> None:
+        started.set()
+        await stuck.wait()  # a database that stopped answering
+
+    async def insert(conn: AsyncConnection) -> None:
+        await conn.execute(ITEMS.insert().values(name="queued"))
+
+    first = asyncio.create_task(gc.submit(hangs))
+    await started.wait()  # the writer is inside the first transaction; the second op waits in the queue
+    second = asyncio.create_task(gc.submit(insert))
+    await asyncio.wait_for(gc.stop(wait=0.2), timeout=5)
+    for caller in (first, second):
+        with pytest.raises(DatabaseUnavailable):
+            await caller
+    assert await _count(engine) == 0
+
+
+async def test_drain_commits_items_whose_callers_were_cancelled(
+    engine: AsyncEngine, committer: GroupCommitter
+) -> None:
+    async def insert_all(conn: AsyncConnection, names: Sequence[str]) -> list[None]:
+        await conn.execute(ITEMS.insert(), [{"name": n} for n in names])
+        return [None] * len(names)
+
+    coalescer: Coalescer[str, None] = Coalescer(committer, insert_all)
+    callers = [asyncio.create_task(coalescer.submit(f"n{i}")) for i in range(5)]
+    await asyncio.sleep(0)  # one loop turn: the callers (ready first) hand their items in
+    for caller in callers:
+        caller.cancel()  # a shutdown cut these callers off after they handed their items in
+    await coalescer.drain()
+    assert await _count(engine) == 5
