@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -17,6 +18,13 @@ from tests.integration.tcpproxy import TcpProxy
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, migrated with Alembic, dropped afterwards."""
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """The database of :func:`pg_url`, for fixtures that choose their database themselves."""
     require("postgresql")
     name = f"bg_test_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
