@@ -11,6 +11,7 @@ import pytest
 
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
+from tests.conftest import Gateway, GatewayFactory
 from tests.integration.services import POSTGRES_ADMIN_DSN, SERVICES, require
 from tests.integration.tcpproxy import TcpProxy
 
@@ -55,3 +56,15 @@ async def proxy_to() -> AsyncIterator[Callable[[str], Awaitable[TcpProxy]]]:
     yield start
     for proxy in proxies:
         await proxy.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def gateway_on(request: pytest.FixtureRequest, gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
+    """The gateway on the embedded SQLite and on PostgreSQL (which refuses more at the column level)."""
+    if request.param == "sqlite":
+        yield await gateway_factory()
+        return
+    async with fresh_pg_database() as url:
+        gw = await gateway_factory(database_url=url)
+        yield gw
+        await gw.stop()

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.db.models import Event, Webhook
 from gateway.ingest import prepare_event
 from tests.conftest import Gateway, GatewayFactory, Receiver, eventually
-from tests.integration.conftest import fresh_pg_database
 
 DEEP = 100_000
 HOSTILE: dict[str, tuple[bytes, str]] = {
@@ -89,18 +88,6 @@ ROUTES = [
     ),
 ]
 SOURCE_SECRET = "source-secret-1"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def gateway_on(request: pytest.FixtureRequest, gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
-    """The gateway on the embedded SQLite and on PostgreSQL (which refuses more at the column level)."""
-    if request.param == "sqlite":
-        yield await gateway_factory()
-        return
-    async with fresh_pg_database() as url:
-        gw = await gateway_factory(database_url=url)
-        yield gw
-        await gw.stop()
 
 
 async def _count(gw: Gateway, model: Any) -> int:
