@@ -11,10 +11,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gateway import __version__
 from gateway.api.auth import new_token_cache
+from gateway.api.body import GatewayRequest
 from gateway.api.deliveries import DeliveriesController
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
+from gateway.api.quota import new_ingest_quota
 from gateway.api.sources import SourceIngestController, SourcesController, new_source_cache
 from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
@@ -58,6 +60,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
+        request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here
         openapi_config=OpenAPIConfig(
             title="Blue Gateway",
             version=__version__,
@@ -70,4 +73,5 @@ def create_app(
     app.state.token_cache = new_token_cache()
     app.state.token_usage = TokenUsage(rt.committer.submit)
     app.state.source_secrets = new_source_cache()
+    app.state.ingest_quota = new_ingest_quota(settings)
     return app

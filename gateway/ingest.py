@@ -27,6 +27,7 @@ __all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare
 MAX_EVENT_NAME = 100
 SOURCE_DEDUPE_SECONDS = 86400.0
 MAX_ID = 200
+MAX_PROJECT_ID = 128  # as in a webhook's projectIds and the events.project_id column
 
 
 class InvalidEvent(ValueError):
@@ -110,6 +111,8 @@ def prepare_event(raw: Any, company_id: str, index: MatchIndex | None, now: floa
         "currentValue": raw.get("currentValue"),
     }
     project_id = derive_project_id({**envelope, "projectId": raw.get("projectId")})
+    if project_id is not None and len(project_id) > MAX_PROJECT_ID:
+        raise InvalidEvent("projectId", f"the event's project id must be at most {MAX_PROJECT_ID} characters")
     envelope["projectId"] = project_id
     matched = index.match(company_id, name, project_id, envelope) if index is not None else []
     return PreparedEvent(

@@ -45,6 +45,12 @@ class Settings:
     retry_schedule: str = field(default=DEFAULT_SCHEDULE, metadata=_doc("delays before each attempt"))
     attempt_timeout: float = field(default=15.0, metadata=_doc("seconds one delivery attempt may take"))
     max_body_bytes: int = field(default=1024 * 1024, metadata=_doc("largest accepted request body (bytes)"))
+    ingest_rate: int = field(
+        default=0, metadata=_doc("events per second each company may post (0 = no quota); over it: 429")
+    )
+    ingest_burst: int = field(
+        default=500, metadata=_doc("events a company may post at once before ingest_rate applies (a full batch)")
+    )
     disable_after: float = field(
         default=5 * 86400.0, metadata=_doc("disable a webhook failing with no success for this long")
     )

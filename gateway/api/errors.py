@@ -48,11 +48,13 @@ def conflict(message: str) -> HTTPException:
     return HTTPException(status_code=409, detail=message)
 
 
-def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any]]:
+def _body(
+    status: int, detail: str, extra: Any = None, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     content: dict[str, Any] = {"status_code": status, "detail": detail}
     if extra:
         content["extra"] = extra
-    return Response(content, status_code=status, media_type=MediaType.JSON)
+    return Response(content, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -73,7 +75,7 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, HTTPException):
-        return _body(exc.status_code, str(exc.detail), exc.extra)
+        return _body(exc.status_code, str(exc.detail), exc.extra, exc.headers)  # keeps Retry-After
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _body(500, "internal error")
 

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from gateway.api.auth import Principal, provide_principal, require_ingest_projects
 from gateway.api.errors import Unprocessable
+from gateway.api.quota import charge_ingest
 from gateway.api.schemas import EventAccepted, EventBatchAccepted
 from gateway.ingest import IngestResult, InvalidEvent, PreparedEvent, prepare_event
 from gateway.runtime import Runtime
@@ -64,6 +65,7 @@ class EventsController(Controller):
     ) -> Response[EventAccepted]:
         """Store the event and its deliveries in one transaction; 202 after commit, 200 for a duplicate."""
         principal.require("ingest")
+        charge_ingest(request, principal.company_id)
         runtime: Runtime = request.app.state.runtime
         prepared = _prepare(runtime, principal, msgspec.to_builtins(data))
         require_ingest_projects(principal, [("projectId", prepared.project_id)])
@@ -80,6 +82,9 @@ class EventsController(Controller):
             raise Unprocessable("events", "must hold at least one event")
         if len(data.events) > MAX_BATCH:
             raise Unprocessable("events", f"at most {MAX_BATCH} events per batch")
+        charge_ingest(
+            request, principal.company_id, len(data.events)
+        )  # all or nothing: a refused batch stores none
         runtime: Runtime = request.app.state.runtime
         prepared = [_prepare(runtime, principal, raw, f"events[{i}].") for i, raw in enumerate(data.events)]
         require_ingest_projects(

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import msgspec
-import orjson
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, not_found
 from gateway.api.events import accepted
+from gateway.api.quota import charge_ingest
 from gateway.api.schemas import EventAccepted, SourceHealthCheck, SourceIgnored, SourceList, SourceOut
 from gateway.core.catalog import HEALTH_CHECK
 from gateway.core.ids import new_id
@@ -197,12 +197,10 @@ class SourceIngestController(Controller):
             raise NotAuthorizedException(detail=f"this source has no secret yet: PATCH /v1/sources/{source_id}")
         if not verify_blue(source.secret, body, request.headers.get("x-signature")):
             raise NotAuthorizedException(detail="missing or invalid X-Signature")
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise HTTPException(status_code=400, detail="body is not valid JSON") from None
+        payload = await request.json()  # the shared decoder: input limits as on every route
         if isinstance(payload, dict) and payload.get("event") == HEALTH_CHECK.name:
             return Response(SourceHealthCheck(status="ok"), status_code=200)
+        charge_ingest(request, source.company_id)
         try:
             prepared = prepare_event(payload, source.company_id, runtime.index, runtime.clock())
         except InvalidEvent as exc:
