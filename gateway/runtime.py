@@ -21,6 +21,7 @@ from gateway.core.filters import compile_filter
 from gateway.core.matching import MatchIndex
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
+from gateway.core.templating.pool import RenderPool
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
@@ -66,6 +67,7 @@ class Runtime:
             allow_private=settings.allow_private_targets,
             user_agent=f"blue-gateway/{__version__}",
         )
+        self.renderer = RenderPool(settings.render_processes)
         self.engine = DeliveryEngine(
             config=EngineConfig(
                 schedule=settings.schedule(),
@@ -80,6 +82,7 @@ class Runtime:
             sender=self.sender,
             secretbox=self.secretbox,
             compile_template=self.compile_template,
+            renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
             clock=self._now,
         )
@@ -121,7 +124,9 @@ class Runtime:
             return None
         found = self.connectors.get(connector)
         default = {"name": found.default_template} if found is not None and found.default_template else None
-        return compile_template(spec, default=default, loader=builtin_source)
+        return compile_template(
+            spec, default=default, loader=builtin_source, time_limit=self.settings.template_time_limit
+        )
 
     async def start(self, *, worker: bool = True, scheduler: bool = True, migrate: bool | None = None) -> None:
         """Connect, migrate the embedded database, load the index, start the background tasks."""
@@ -158,6 +163,7 @@ class Runtime:
         if isinstance(self.broker, InMemoryBroker):
             await self.broker.wait_all()
         await self.broker.shutdown()
+        await self.renderer.close()
         await self.committer.stop()
         await self.sender.close()
         await self.db.dispose()
