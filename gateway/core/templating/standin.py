@@ -8,13 +8,16 @@ for and calls the connector again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from gateway.core.templating.errors import TemplateError
 from gateway.core.templating.rendering import CompiledTemplate, RenderedBody
 
-__all__ = ["RenderLater", "StandIn"]
+__all__ = ["RenderLater", "StandIn", "call_with_stand_in"]
+
+T = TypeVar("T")
+_MAX_PASSES: Final = 4
 
 
 class RenderLater(Exception):
@@ -44,3 +47,28 @@ class StandIn:
                 return result
         self.wanted.append(dict(context))
         raise RenderLater
+
+
+async def call_with_stand_in(
+    template: CompiledTemplate,
+    use: Callable[[StandIn], T],
+    render: Callable[[Mapping[str, Any]], Awaitable[RenderedBody]],
+) -> T:
+    """``use(stand_in)``, rendering what it asks for with ``render`` and calling it again, until it asks
+    for nothing new (at most a few passes; a connector's ``render`` is pure, so calling it twice is safe)."""
+    stand_in = StandIn(template)
+    for _ in range(_MAX_PASSES):
+        try:
+            result = use(stand_in)
+        except RenderLater:
+            pass
+        else:
+            if not stand_in.wanted:
+                return result
+        wanted, stand_in.wanted = stand_in.wanted, []
+        for context in wanted:
+            try:
+                stand_in.answer(context, await render(context))
+            except TemplateError as exc:
+                stand_in.answer(context, exc)
+    raise TemplateError("the connector asked for a different render on every pass")
