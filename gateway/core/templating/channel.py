@@ -20,7 +20,7 @@ from gateway.core.templating.worker import ANSWER_HEAD
 __all__ = ["Answer", "RenderJob", "RenderProcess"]
 
 _PACKAGE_ROOT: Final = str(Path(__file__).resolve().parents[3])
-_MAX_PIPELINE: Final = 32
+_MAX_PIPELINE: Final = 64
 _PIPELINE_BUDGET: Final = 0.02
 """Seconds of expected render time a busy process may have waiting behind its current render."""
 

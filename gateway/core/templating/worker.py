@@ -51,11 +51,6 @@ def _harden(memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    data = stream.read(size)
-    return data if len(data) == size else None
-
-
 def _compile(recipe: dict[str, Any]) -> CompiledTemplate:
     named: dict[str, str] = recipe.get("named") or {}
     return compile_template(
@@ -93,16 +88,43 @@ def answer(
     return orjson.dumps(meta), rendered.body
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> None:
-    """Answer requests until stdin closes."""
+class _Requests:
+    """Request frames from a file descriptor, and whether another one is already waiting."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+
+    def _complete(self) -> int:
+        """Length of the first frame if it has fully arrived, else 0."""
+        if len(self._buffer) < REQUEST_HEAD.size:
+            return 0
+        size = REQUEST_HEAD.size + REQUEST_HEAD.unpack_from(self._buffer)[0]
+        return size if len(self._buffer) >= size else 0
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the next request has arrived already (so answers may wait for one write)."""
+        return self._complete() > 0
+
+    def next(self) -> bytes | None:
+        """The next request's JSON, reading as needed; ``None`` once the parent closed the pipe."""
+        while not (size := self._complete()):
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        payload = bytes(self._buffer[REQUEST_HEAD.size : size])
+        del self._buffer[:size]
+        return payload
+
+
+def serve(inp: int, out: BinaryIO) -> None:
+    """Answer requests from file descriptor ``inp`` until it closes; answers to requests that arrived
+    together leave in one write."""
     cache: collections.OrderedDict[str, CompiledTemplate] = collections.OrderedDict()
-    while True:
-        head = _read_exactly(inp, REQUEST_HEAD.size)
-        if head is None:
-            return
-        payload = _read_exactly(inp, REQUEST_HEAD.unpack(head)[0])
-        if payload is None:
-            return
+    requests = _Requests(inp)
+    while (payload := requests.next()) is not None:
         request = orjson.loads(payload)
         ident = int(request["id"])
 
@@ -113,15 +135,16 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 
         meta, body = answer(request, cache, compiled)
         out.write(ANSWER_HEAD.pack(ident, len(meta), len(body)) + meta + body)
-        out.flush()
+        if not requests.waiting:
+            out.flush()
 
 
 def main() -> None:
     """Entry point of a render process."""
     _harden(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers may reach the parent's pipe
-    serve(inp, out)
+    serve(sys.stdin.fileno(), out)
 
 
 if __name__ == "__main__":
