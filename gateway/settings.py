@@ -69,6 +69,12 @@ class Settings:
     worker_concurrency: int = field(default=256, metadata=_doc("concurrent attempts per worker process"))
     webhook_concurrency: int = field(default=32, metadata=_doc("concurrent attempts per webhook"))
     connections_per_host: int = field(default=64, metadata=_doc("outbound connection pool size per host"))
+    render_processes: int = field(
+        default=2, metadata=_doc("processes that render tenant-written templates (started on first use)")
+    )
+    template_time_limit: float = field(
+        default=1.0, metadata=_doc("seconds one template render may take; past it the render is stopped")
+    )
     log_level: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR"))
 
     @classmethod
@@ -84,6 +90,10 @@ class Settings:
         values.update(overrides)
         settings = cls(**values)
         settings.schedule()  # fail fast on a bad schedule
+        if settings.render_processes < 1:
+            raise SettingsError(f"{PREFIX}RENDER_PROCESSES must be at least 1")
+        if not settings.template_time_limit > 0:
+            raise SettingsError(f"{PREFIX}TEMPLATE_TIME_LIMIT must be positive")
         if not settings.secret_key and not settings.is_sqlite:
             raise SettingsError(
                 f"{PREFIX}SECRET_KEY is required with {settings.database_url.split(':', 1)[0]}: every process "
