@@ -1,4 +1,4 @@
-"""One :class:`Settings` object, read from ``BLUE_GATEWAY_*`` environment variables (contract §10)."""
+"""One :class:`Settings` object, read from ``BLUE_GATEWAY_*`` environment variables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bearer tokens, roles and scopes (contract §2)."""
+"""Bearer tokens, roles and scopes."""
 
 from __future__ import annotations
 

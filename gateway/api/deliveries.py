@@ -1,4 +1,4 @@
-"""``/v1/deliveries``: one delivery with its attempts, and a manual retry (contract §7)."""
+"""``/v1/deliveries``: one delivery with its attempts, and a manual retry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors as JSON ``{"status_code", "detail", "extra"?}`` (contract §9); nothing answers 500 for bad input."""
+"""Errors as JSON ``{"status_code", "detail", "extra"?}``; nothing answers 500 for bad input."""
 
 from __future__ import annotations
 

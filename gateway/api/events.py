@@ -1,4 +1,4 @@
-"""``POST /v1/events`` and ``/v1/events/batch`` (contract §3.1)."""
+"""``POST /v1/events`` and ``/v1/events/batch``."""
 
 from __future__ import annotations
 
@@ -95,5 +95,5 @@ class EventsController(Controller):
 
 
 def accepted(result: IngestResult) -> EventAccepted:
-    """The public answer of contract §3.1 for one ingested event."""
+    """The public answer for one ingested event."""
     return EventAccepted(id=result.id, deliveries=result.deliveries, duplicate=result.duplicate)

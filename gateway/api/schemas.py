@@ -1,6 +1,6 @@
 """The response bodies of the HTTP API, typed so that ``/schema/openapi.json`` documents every field.
 
-Field names are the public JSON names (camelCase, contract §3 to §8) and fields are declared in the order
+Field names are the public JSON names (camelCase) and fields are declared in the order
 they are sent. A field whose value is :data:`msgspec.UNSET` is left out of the JSON; ``None`` is sent
 as ``null``.
 """

@@ -1,4 +1,4 @@
-"""Blue's own webhooks pointed at the gateway: ``/v1/sources`` (contract §3.2)."""
+"""Blue's own webhooks pointed at the gateway: ``/v1/sources``."""
 
 from __future__ import annotations
 

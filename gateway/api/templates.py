@@ -1,4 +1,4 @@
-"""``POST /v1/templates/preview``: the exact request a template would produce (contract §4.2)."""
+"""``POST /v1/templates/preview``: the exact request a template would produce."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zapier REST Hooks: subscribe, unsubscribe, samples and the auth test (contract §5)."""
+"""Zapier REST Hooks: subscribe, unsubscribe, samples and the auth test."""
 
 from __future__ import annotations
 

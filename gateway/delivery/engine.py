@@ -1,4 +1,4 @@
-"""The delivery engine: claim a delivery, render through its connector, sign, send, record (contract §6, §7)."""
+"""The delivery engine: claim a delivery, render through its connector, sign, send, record."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for gateway.core.templating (CONTRACT §4.2): specs, helpers, sandbox and bounds."""
+"""Unit tests for gateway.core.templating: specs, helpers, sandbox and bounds."""
 
 from __future__ import annotations
 

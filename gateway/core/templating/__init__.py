@@ -1,4 +1,4 @@
-"""Payload templates (CONTRACT §4.2): compile a template spec once, render it safely per delivery.
+"""Payload templates: compile a template spec once, render it safely per delivery.
 
 Template specs
 --------------
