@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import GatewayFactory, Receiver, eventually, free_port
+from tests.integration.processes import BIN, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
-from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
+from tests.integration.test_crash_recovery import _env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -61,13 +62,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
     )
     assert made.returncode == 0, made.stderr
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_serve(tmp_path, port, _env(tmp_path))
     try:
         yield proc, f"http://127.0.0.1:{port}", made.stdout.strip()
     finally:
@@ -77,7 +72,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
 
 
 async def _start_render_processes(base: str, token: str) -> None:
-    await _wait_healthy(base)
+    await wait_healthy(base)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
         resp = await client.post("/v1/templates/preview", json={"template": TENANT_TEMPLATE}, timeout=30)
     assert resp.status_code == 200, resp.text
