@@ -18,12 +18,13 @@ from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.quota import new_ingest_quota
-from gateway.api.sources import SourceIngestController, SourcesController, new_source_cache
+from gateway.api.sources import SourceIngestController, SourcesController
 from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
 from gateway.runtime import Runtime
+from gateway.services.sources import new_source_cache
 from gateway.services.tokens import TokenUsage
 from gateway.settings import Settings
 

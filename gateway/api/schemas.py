@@ -13,6 +13,7 @@ import msgspec
 
 from gateway.core.webhook_object import blue_webhook_object, iso
 from gateway.services.deliveries import AttemptRecord, DeliveryRecord
+from gateway.services.sources import SourceRecord
 
 __all__ = [
     "AttemptOut",
@@ -241,13 +242,13 @@ class SourceOut(msgspec.Struct):
     createdAt: Timestamp
 
     @classmethod
-    def from_row(cls, row: Any, has_secret: bool | None = None) -> SourceOut:
-        """The public object of a stored source row (never its secret)."""
+    def of(cls, row: SourceRecord) -> SourceOut:
+        """The public object of a stored source (never its secret)."""
         return cls(
             id=row.id,
             name=row.name,
-            hasSecret=has_secret,
-            projectIds=list(row.project_ids or ()),
+            hasSecret=row.has_secret,
+            projectIds=list(row.project_ids),
             ingestPath=f"/v1/sources/{row.id}/events",
             createdAt=iso(row.created_at),
         )

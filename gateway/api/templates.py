@@ -19,7 +19,7 @@ from gateway.core.signing import PREVIEW_SECRET
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderUnavailable
 from gateway.delivery.engine import ConnectorMissing, signature_headers
-from gateway.ingest import InvalidEvent, prepare_event
+from gateway.services.events import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
 
 __all__ = ["TemplatesController"]
