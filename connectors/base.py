@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -10,7 +9,8 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from gateway.core.catalog import get_event_type
-from gateway.core.retry import parse_retry_after as _parse_retry_after_value
+from gateway.core.policy import FailureKind, Outcome, OutcomeKind
+from gateway.core.policy import parse_retry_after as _parse_retry_after_value
 from gateway.core.webhook_object import blue_webhook_object
 
 DELETE_ON_GONE_OPTION = "_deleteOnGone"
@@ -21,6 +21,7 @@ __all__ = [
     "BodyTemplate",
     "Connector",
     "DeliveryContext",
+    "FailureKind",
     "OutboundRequest",
     "Outcome",
     "OutcomeKind",
@@ -130,24 +131,6 @@ class ResponseInfo:
     status: int
     headers: Mapping[str, str]
     body: bytes = b""
-
-
-class OutcomeKind(enum.Enum):
-    """How the engine treats an attempt."""
-
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    GONE = "gone"
-    FAIL = "fail"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The verdict on one response: deliver, retry (optionally not before ``retry_after`` s), gone or fail."""
-
-    kind: OutcomeKind
-    retry_after: float | None = None
-    reason: str | None = None
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
