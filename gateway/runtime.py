@@ -121,7 +121,7 @@ class Runtime:
         if not spec:
             return None
         found = self.connectors.get(connector)
-        default = {"name": found.default_template} if found is not None and found.default_template else None
+        default = found.default_spec() if found is not None else None
         return compile_template(
             spec, default=default, loader=builtin_source, time_limit=self.settings.template_time_limit
         )
