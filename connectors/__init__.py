@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectors.base import (
     Connector,
     DeliveryContext,
+    FailureKind,
     OutboundRequest,
     Outcome,
     OutcomeKind,
@@ -15,6 +16,7 @@ from connectors.base import (
 __all__ = [
     "Connector",
     "DeliveryContext",
+    "FailureKind",
     "OutboundRequest",
     "Outcome",
     "OutcomeKind",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -10,7 +9,8 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from gateway.core.catalog import get_event_type
-from gateway.core.retry import parse_retry_after as _parse_retry_after_value
+from gateway.core.policy import FailureKind, Outcome, OutcomeKind
+from gateway.core.policy import parse_retry_after as _parse_retry_after_value
 from gateway.core.webhook_object import blue_webhook_object
 
 DELETE_ON_GONE_OPTION = "_deleteOnGone"
@@ -21,6 +21,7 @@ __all__ = [
     "BodyTemplate",
     "Connector",
     "DeliveryContext",
+    "FailureKind",
     "OutboundRequest",
     "Outcome",
     "OutcomeKind",
@@ -132,24 +133,6 @@ class ResponseInfo:
     body: bytes = b""
 
 
-class OutcomeKind(enum.Enum):
-    """How the engine treats an attempt."""
-
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    GONE = "gone"
-    FAIL = "fail"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The verdict on one response: deliver, retry (optionally not before ``retry_after`` s), gone or fail."""
-
-    kind: OutcomeKind
-    retry_after: float | None = None
-    reason: str | None = None
-
-
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``Retry-After`` (delta or HTTP date), capped at one hour."""
     value = None
@@ -186,26 +169,35 @@ class Connector:
             "webhook": webhook.public(),
         }
 
+    @classmethod
+    def default_spec(cls) -> dict[str, Any] | None:
+        """The template behind the body a webhook gets when its template gives none (only ``contentType`` or
+        ``headers``, or no template at all): the built-in ``default_template``, or None for :meth:`context`
+        as JSON. The engine compiles a webhook's template over this, so the choice is made here only."""
+        return {"name": cls.default_template} if cls.default_template is not None else None
+
     def template_for(self, webhook: WebhookView) -> BodyTemplate | None:
-        """The webhook's own template, else this connector's default, else None (raw JSON)."""
+        """The webhook's own template, else the one :meth:`default_spec` names, else None (raw JSON)."""
         if webhook.template is not None:
             return webhook.template
-        if self.default_template is not None:
-            from connectors.builtin_templates import builtin_template
+        spec = self.default_spec()
+        if spec is None:
+            return None
+        from connectors.builtin_templates import builtin_template
 
-            return builtin_template(self.default_template)
-        return None
+        return builtin_template(spec["name"])
 
     def render(self, event: DeliveryContext, webhook: WebhookView) -> OutboundRequest:
         """Turn the event into the request body; templates raise their own errors."""
         template = self.template_for(webhook)
-        if template is None:
-            return OutboundRequest(body=orjson.dumps(self.context(event, webhook)))
-        rendered = template.render(self.template_context(event, webhook))
-        body = rendered.body
-        if getattr(template, "kind", None) == "raw":
-            # A template of only contentType/headers keeps the connector's own body.
+        rendered = template.render(self.template_context(event, webhook)) if template is not None else None
+        if rendered is None or getattr(template, "kind", None) == "raw":
+            # No template gives a body (at most contentType/headers): the connector's own body, as JSON.
             body = orjson.dumps(self.context(event, webhook))
+        else:
+            body = rendered.body
+        if rendered is None:
+            return OutboundRequest(body=body)
         return OutboundRequest(body=body, content_type=rendered.content_type, headers=dict(rendered.headers))
 
     def classify(self, response: ResponseInfo) -> Outcome:

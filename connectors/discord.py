@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from connectors.base import Outcome, OutcomeKind, ResponseInfo, parse_retry_after
 from connectors.messages import MessageConnector, answer_json, answer_text
-from gateway.core.retry import MAX_RETRY_AFTER
+from gateway.core.policy import MAX_RETRY_AFTER
 
 __all__ = ["DiscordConnector"]
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from taskiq import InMemoryBroker
@@ -19,28 +17,25 @@ from connectors.registry import ConnectorRegistry, load_connectors
 from gateway import __version__
 from gateway.core.filters import compile_stored_filter
 from gateway.core.matching import MatchIndex
+from gateway.core.policy import DeliveryPolicy
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
 from gateway.core.templating.pool import RenderPool
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
-from gateway.db.retention import prune_once
-from gateway.db.webhooks import load_subscriptions, read_webhooks_version
-from gateway.delivery.broker import DELIVER_TASK, make_broker
+from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.ingest import Ingestor
+from gateway.maintenance import IndexWatcher, Retention
 from gateway.settings import Settings
 
 __all__ = ["Runtime"]
 
 log = logging.getLogger("gateway")
 KICK_CHUNK = 200
-RETENTION_INTERVAL = 600.0
-INDEX_POLL_SECONDS = 0.25
-"""How soon a webhook changed by another process is matched here: one tiny query per poll."""
 CLOSE_SECONDS = 3.0
 """After the shutdown grace: the most that saving finished attempts and closing connections may take."""
 
@@ -72,10 +67,9 @@ class Runtime:
         self.renderer = RenderPool(settings.render_processes)
         self.engine = DeliveryEngine(
             config=EngineConfig(
-                schedule=settings.schedule(),
+                policy=DeliveryPolicy(schedule=settings.schedule(), disable_after=settings.disable_after),
                 attempt_timeout=settings.attempt_timeout,
                 lease_seconds=settings.lease_seconds,
-                disable_after=settings.disable_after,
                 worker_concurrency=settings.worker_concurrency,
                 webhook_concurrency=settings.webhook_concurrency,
             ),
@@ -109,7 +103,8 @@ class Runtime:
             clock=self._now,
             skip_locked=not settings.is_sqlite,
         )
-        self._index_version = -1
+        self.index_watcher = IndexWatcher(self.db, self.index)
+        self.retention = Retention(self.committer, settings.retention, clock=self._now)
         self._watcher: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
@@ -126,7 +121,7 @@ class Runtime:
         if not spec:
             return None
         found = self.connectors.get(connector)
-        default = {"name": found.default_template} if found is not None and found.default_template else None
+        default = found.default_spec() if found is not None else None
         return compile_template(
             spec, default=default, loader=builtin_source, time_limit=self.settings.template_time_limit
         )
@@ -151,8 +146,8 @@ class Runtime:
                 )
         if scheduler:
             self.scheduler.start()
-            self._retention = asyncio.create_task(self._retention_loop(), name="retention")
-        self._watcher = asyncio.create_task(self._watch_index(), name="index-watcher")
+            self._retention = asyncio.create_task(self.retention.run(), name="retention")
+        self._watcher = asyncio.create_task(self.index_watcher.run(), name="index-watcher")
         self.started = True
 
     async def begin_shutdown(self) -> float:
@@ -214,40 +209,11 @@ class Runtime:
 
     async def refresh_index(self, *, force: bool = False) -> None:
         """Reload the matching index when another process changed a webhook."""
-        async with self.db.connect() as conn:
-            version = await read_webhooks_version(conn)
-            if not force and version == self._index_version:
-                return
-            subs = await load_subscriptions(conn, compile_stored_filter)
-        self.index.replace_all(subs)
-        self._index_version = version
-
-    async def _watch_index(self) -> None:
-        while True:
-            await asyncio.sleep(INDEX_POLL_SECONDS)
-            try:
-                await self.refresh_index()
-            except Exception as exc:
-                log.warning("index refresh failed: %s", type(exc).__name__)
+        await self.index_watcher.refresh(force=force)
 
     async def prune(self) -> int:
         """Apply retention now; returns how many deliveries and events were removed."""
-        removed = 0
-        while True:
-            n = await self.committer.submit(
-                functools.partial(prune_once, now=self.clock(), retention=self.settings.retention)
-            )
-            removed += n
-            if n == 0:
-                return removed
-
-    async def _retention_loop(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except Exception as exc:
-                log.warning("retention run failed: %s", type(exc).__name__)
-            await asyncio.sleep(RETENTION_INTERVAL)
+        return await self.retention.prune()
 
     async def ping(self) -> dict[str, bool]:
         """Readiness of the database and the broker."""
@@ -260,35 +226,3 @@ class Runtime:
             pass
         state["broker"] = await broker_reachable(self.settings.broker_url)
         return state
-
-
-_DEFAULT_PORTS = {"redis": 6379, "rediss": 6380, "amqp": 5672, "amqps": 5671, "nats": 4222, "tls": 4222}
-
-
-async def broker_reachable(url: str, wait: float = 2.0) -> bool:
-    """The in-memory broker is always there; a networked one must answer its protocol's greeting."""
-    parts = urlsplit(url)
-    if parts.scheme == "memory":
-        return True
-    host, port = parts.hostname or "127.0.0.1", parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
-    try:
-        async with asyncio.timeout(wait):
-            reader, writer = await asyncio.open_connection(host, port)
-            try:
-                return await _greets(parts.scheme, reader, writer)
-            finally:
-                writer.close()
-    except (OSError, TimeoutError, ValueError):
-        return False
-
-
-async def _greets(scheme: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-    if scheme.startswith("redis"):
-        writer.write(b"PING\r\n")
-        await writer.drain()
-        return (await reader.readline())[:1] in (b"+", b"-")  # PONG, or an auth error: it is there
-    if scheme.startswith("amqp"):
-        writer.write(b"AMQP\x00\x00\x09\x01")
-        await writer.drain()
-        return len(await reader.read(7)) > 0  # Connection.Start
-    return (await reader.readline()).startswith(b"INFO")  # NATS greets first

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gateway.core.retry import DEFAULT_SCHEDULE, RetrySchedule, parse_duration
+from gateway.core.policy import DEFAULT_SCHEDULE, RetrySchedule, parse_duration
 
 __all__ = ["PREFIX", "Settings", "SettingsError"]
 

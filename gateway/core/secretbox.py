@@ -18,11 +18,13 @@ _VERSION = b"\x01"
 class SecretUnreadable(ValueError):
     """A stored secret cannot be decrypted: the key is not the one it was stored with."""
 
+    detail = (
+        "a stored secret cannot be decrypted; BLUE_GATEWAY_SECRET_KEY (or the key file "
+        "beside the SQLite database) is not the key it was stored with"
+    )
+
     def __init__(self) -> None:
-        super().__init__(
-            "secret_unreadable: a stored secret cannot be decrypted; BLUE_GATEWAY_SECRET_KEY (or the key file "
-            "beside the SQLite database) is not the key it was stored with"
-        )
+        super().__init__(f"secret_unreadable: {self.detail}")
 
 
 class SecretBox:

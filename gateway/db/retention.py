@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.policy import DeliveryStatus
 from gateway.db.models import Attempt, Delivery, Event, SourceReceipt, table
 
 __all__ = ["FINISHED", "prune_once"]
 
-FINISHED = ("delivered", "failed", "discarded")
+FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DISCARDED)
 CHUNK = 2000
 RECEIPT_SECONDS = 86400.0
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, Outcome, OutcomeKind, ResponseInfo, WebhookView
+from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
-from gateway.core.retry import RetrySchedule
+from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Failure, FailureKind, Outcome
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
@@ -37,10 +37,9 @@ WorkItem = Sequence[str]
 class EngineConfig:
     """The engine's knobs, taken from settings."""
 
-    schedule: RetrySchedule
+    policy: DeliveryPolicy
     attempt_timeout: float
     lease_seconds: float
-    disable_after: float
     worker_concurrency: int = 256
     webhook_concurrency: int = 32
 
@@ -105,6 +104,10 @@ class _Lane:
 class ConnectorMissing(LookupError):
     """The webhook names a connector this process has not loaded."""
 
+    def __init__(self, connector: str) -> None:
+        self.failure = Failure(FailureKind.CONNECTOR_UNAVAILABLE, f"{connector!r} is not loaded")
+        super().__init__(str(self.failure))
+
 
 @dataclass
 class _Prepared:
@@ -163,7 +166,7 @@ class DeliveryEngine:
         self.ledger = Ledger(
             committer,
             claim_lease=config.attempt_timeout + config.lease_seconds,
-            disable_after=config.disable_after,
+            policy=config.policy,
             clock=lambda: self.clock(),
         )
         self._pacer = UrlPacer()
@@ -258,7 +261,7 @@ class DeliveryEngine:
             return
         row = claim.webhook
         if row is None or not row.enabled:
-            await self.ledger.finish(claim, "discarded")
+            await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
             return
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
@@ -266,20 +269,13 @@ class DeliveryEngine:
         if result is not None:
             self.attempt_seconds += result.duration_ms / 1000.0
             self._note_pace(row.id, result.duration_ms / 1000.0)
-        status, next_at = self._next_state(claim.n, outcome, self.clock())
         record = AttemptRecord(
             claim=claim,
             webhook_id=row.id,
             started=started,
             result=result,
             outcome=outcome,
-            error=result.error
-            if result and result.error
-            else outcome.reason
-            if outcome.kind is not OutcomeKind.DELIVERED
-            else None,
-            status=status,
-            next_at=next_at,
+            transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
         if await self.ledger.record(record):
@@ -297,7 +293,7 @@ class DeliveryEngine:
         """
         connector = self._connectors.get(row.connector)
         if connector is None:
-            raise ConnectorMissing(f"connector_unavailable: {row.connector!r} is not loaded")
+            raise ConnectorMissing(row.connector)
         prepared = self._prepare(row, cache=cache)
         event, view = DeliveryContext.from_envelope(payload), prepared.view
         if (view.status, view.enabled, view.updated_at) != (row.status, row.enabled, row.updated_at):
@@ -326,30 +322,27 @@ class DeliveryEngine:
         try:
             body, headers = await self.build_request(row, payload, message_id)
         except ConnectorMissing as exc:
-            return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
+            return None, exc.failure.outcome()
         except SecretUnreadable as exc:
-            # An operator can restore the right key: keep retrying rather than fail the delivery.
-            return None, Outcome(OutcomeKind.RETRY, reason=str(exc))
+            return None, Failure(FailureKind.SECRET_UNREADABLE, exc.detail).outcome()
         except TemplateError as exc:
-            return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
+            return None, Failure(FailureKind.TEMPLATE_ERROR, str(exc)).outcome()
         except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
-            return None, Outcome(OutcomeKind.RETRY, reason=f"render_unavailable: {exc}")
+            return None, Failure(FailureKind.RENDER_UNAVAILABLE, str(exc)).outcome()
         except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
-            return None, Outcome(OutcomeKind.FAIL, reason=f"connector_error: {type(exc).__name__}: {exc}")
+            return None, Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
         connector = self._connectors.get(row.connector)
         assert connector is not None
         await self._pacer.wait(row.url, connector.max_requests_per_second)
         result = await self._sender.send(row.url, body, headers)
         self.attempts_made += 1
-        if result.status is None:
-            refused = (result.error or "").startswith("ssrf")
-            return result, Outcome(OutcomeKind.FAIL if refused else OutcomeKind.RETRY, reason=result.error)
+        if result.failure is not None or result.status is None:
+            return result, (result.failure or Failure(FailureKind.CONNECTION, "no answer")).outcome()
         try:
             return result, connector.classify(ResponseInfo(result.status, result.headers, result.body))
         except Exception as exc:  # a plugin's classify raised: record it instead of looping forever
-            return result, Outcome(
-                OutcomeKind.FAIL, reason=f"connector_error: classify raised {type(exc).__name__}: {exc}"
-            )
+            failure = Failure(FailureKind.CONNECTOR_ERROR, f"classify raised {type(exc).__name__}: {exc}")
+            return result, failure.outcome()
 
     def _prepare(self, row: Any, *, cache: bool = True) -> _Prepared:
         """Decrypt secrets and compile the template once per webhook version."""
@@ -387,17 +380,3 @@ class DeliveryEngine:
         if cache:
             self._prepared[row.id] = (key, prepared)
         return prepared
-
-    def _next_state(self, n: int, outcome: Outcome, now: float) -> tuple[str, float | None]:
-        if outcome.kind is OutcomeKind.DELIVERED:
-            return "delivered", None
-        if outcome.kind is OutcomeKind.GONE:
-            return "discarded", None
-        if outcome.kind is OutcomeKind.FAIL:
-            return "failed", None
-        delay = self.config.schedule.delay_after(n)
-        if delay is None:
-            return "failed", None
-        if outcome.retry_after is not None:
-            delay = max(delay, outcome.retry_after)
-        return "pending", now + delay

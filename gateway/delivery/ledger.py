@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import Outcome, OutcomeKind
+from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Health, Outcome, OutcomeKind, Transition
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
@@ -20,7 +20,6 @@ from gateway.delivery.sender import SendResult
 
 __all__ = ["AttemptRecord", "Claim", "Ledger"]
 
-UNHEALTHY_AFTER = 5
 MAX_ERROR_CHARS = 500
 
 
@@ -45,19 +44,13 @@ class AttemptRecord:
     started: float
     result: SendResult | None
     outcome: Outcome
-    error: str | None
-    status: str
-    next_at: float | None
+    transition: Transition
     delete_on_gone: bool
 
-
-@dataclass
-class _Health:
-    failures: int
-    failing_since: float | None
-    values: dict[str, Any]
-    reason: str | None = None
-    deleted: bool = False
+    @property
+    def error(self) -> str | None:
+        """The attempt's line in the delivery log: why it did not deliver (None when it did)."""
+        return None if self.outcome.kind is OutcomeKind.DELIVERED else self.outcome.reason
 
 
 class Ledger:
@@ -68,12 +61,12 @@ class Ledger:
         committer: GroupCommitter,
         *,
         claim_lease: float,
-        disable_after: float,
+        policy: DeliveryPolicy,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._committer = committer
         self._claim_lease = claim_lease
-        self._disable_after = disable_after
+        self._policy = policy
         self._clock = clock
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
         self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
@@ -100,13 +93,13 @@ class Ledger:
         d = table(Delivery).c
         await conn.execute(
             update(table(Delivery))
-            .where(d.id == bindparam("b_id"), d.status == "pending")
+            .where(d.id == bindparam("b_id"), d.status == DeliveryStatus.PENDING)
             .values(lease_until=bindparam("b_until")),
             [{"b_id": delivery_id, "b_until": until} for delivery_id, until in items],
         )
         return [None] * len(items)
 
-    async def finish(self, claim: Claim, status: str) -> None:
+    async def finish(self, claim: Claim, status: DeliveryStatus) -> None:
         """End a claimed delivery without an attempt (its webhook is gone or disabled)."""
         now = self._clock()
         await self._committer.submit(
@@ -126,12 +119,12 @@ class Ledger:
                 .where(
                     d.id.in_(set(ids)),
                     or_(
-                        and_(d.status == "pending", d.next_attempt_at <= now),
-                        and_(d.status == "delivering", d.lease_until <= now),
+                        and_(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now),
+                        and_(d.status == DeliveryStatus.DELIVERING, d.lease_until <= now),
                     ),
                 )
                 .values(
-                    status="delivering",
+                    status=DeliveryStatus.DELIVERING,
                     attempts=d.attempts + 1,
                     lease_until=now + self._claim_lease,
                     updated_at=now,
@@ -185,7 +178,7 @@ class Ledger:
                 for r in records
             ],
         )
-        retrying = {r.webhook_id for r in records if r.status == "pending"}
+        retrying = {r.webhook_id for r in records if r.transition.status is DeliveryStatus.PENDING}
         w = table(Webhook).c
         # A webhook disabled while this attempt was under way: its retry is discarded like the waiting ones were.
         disabled = (
@@ -196,15 +189,20 @@ class Ledger:
         d = table(Delivery).c
         await conn.execute(
             update(table(Delivery))
-            .where(d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == "delivering")
+            .where(
+                d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
+            )
             .values(
                 status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_until=None, updated_at=now
             ),
             [
-                {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": "discarded", "b_next": None}
-                if r.status == "pending" and r.webhook_id in disabled
-                else {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": r.status, "b_next": r.next_at}
+                {"b_id": r.claim.delivery_id, "b_n": r.claim.n, "b_status": status, "b_next": next_at}
                 for r in records
+                for status, next_at in [
+                    (DeliveryStatus.DISCARDED, None)
+                    if r.transition.status is DeliveryStatus.PENDING and r.webhook_id in disabled
+                    else (r.transition.status, r.transition.next_at)
+                ]
             ],
         )
         changed = await self._apply_health(conn, [r for r in records if r.result is not None], now)
@@ -216,58 +214,38 @@ class Ledger:
             return set()
         w = table(Webhook).c
         current = {
-            row.id: _Health(row.consecutive_failures, row.failing_since, {})
+            row.id: Health(failures=row.consecutive_failures, failing_since=row.failing_since)
             for row in await conn.execute(
-                select(w.id, w.consecutive_failures, w.failing_since, w.enabled).where(
+                select(w.id, w.consecutive_failures, w.failing_since).where(
                     w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
                 )
             )
         }
         for record in records:
-            health = current.get(record.webhook_id)
-            if health is not None and health.reason is None:
-                self._fold(health, record, now)
+            if record.webhook_id in current:
+                current[record.webhook_id] = self._policy.fold(
+                    current[record.webhook_id], record.outcome.kind, now, delete_on_gone=record.delete_on_gone
+                )
         gone: set[str] = set()
         for webhook_id, health in current.items():
             if health.deleted:
                 await conn.execute(delete(table(Webhook)).where(w.id == webhook_id))
-            elif health.values:
-                values = dict(health.values)
-                if health.reason:
+            else:
+                values: dict[str, Any] = {
+                    "consecutive_failures": health.failures,
+                    "failing_since": health.failing_since,
+                    "status": health.status,
+                }
+                if health.last_success_at is not None:
+                    values["last_success_at"] = health.last_success_at
+                if health.disabled is not None:
                     values.update(
-                        enabled=False, disabled_reason=health.reason, updated_at=now, version=w.version + 1
+                        enabled=False, disabled_reason=health.disabled, updated_at=now, version=w.version + 1
                     )
                 await conn.execute(update(table(Webhook)).where(w.id == webhook_id).values(**values))
-            if health.reason:
+            if health.disabled is not None:
                 await discard_pending(conn, webhook_id, now)
                 gone.add(webhook_id)
         if gone:
             await bump_webhooks_version(conn)
         return gone
-
-    def _fold(self, health: _Health, record: AttemptRecord, now: float) -> None:
-        kind = record.outcome.kind
-        if kind is OutcomeKind.DELIVERED:
-            health.failures, health.failing_since = 0, None
-            health.values = {
-                "consecutive_failures": 0,
-                "status": "HEALTHY",
-                "last_success_at": now,
-                "failing_since": None,
-            }
-            return
-        if kind is OutcomeKind.GONE and record.delete_on_gone:
-            # A REST Hooks subscription whose target is gone is removed, as the REST Hooks rules ask.
-            health.deleted, health.reason = True, "gone"
-            return
-        health.failures += 1
-        health.failing_since = health.failing_since if health.failing_since is not None else now
-        health.values = {
-            "consecutive_failures": health.failures,
-            "failing_since": health.failing_since,
-            "status": "UNHEALTHY" if health.failures >= UNHEALTHY_AFTER else "HEALTHY",
-        }
-        if kind is OutcomeKind.GONE:
-            health.reason = "gone"
-        elif now - health.failing_since >= self._disable_after:
-            health.reason = "failing"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from gateway.core.policy import Failure, FailureKind
 from gateway.core.ssrf import TargetRefused, check_url
 from gateway.delivery.guard import GuardedConnector, RefusedAddress
 
@@ -18,13 +19,18 @@ RESPONSE_EXCERPT_BYTES = 4096
 
 @dataclass(frozen=True)
 class SendResult:
-    """What one attempt produced: a response, or an error string."""
+    """What one attempt produced: a response, or the failure that kept it from one."""
 
     status: int | None
     headers: Mapping[str, str]
     body: bytes
     duration_ms: float
-    error: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def error(self) -> str | None:
+        """The failure as the delivery log shows it."""
+        return str(self.failure) if self.failure is not None else None
 
 
 class Sender:
@@ -65,22 +71,26 @@ class Sender:
         try:
             check_url(url, allow_private=self._allow_private)
         except TargetRefused as exc:
-            return SendResult(None, {}, b"", 0.0, f"ssrf: {exc}")
+            return _failed(0.0, FailureKind.SSRF, str(exc))
         out_headers = {"User-Agent": self._user_agent, **headers}
         try:
             async with self._session.post(url, data=body, headers=out_headers, allow_redirects=False) as resp:
                 excerpt = await resp.content.read(RESPONSE_EXCERPT_BYTES)
                 return SendResult(resp.status, dict(resp.headers), excerpt, _ms(started))
         except TimeoutError:
-            return SendResult(None, {}, b"", _ms(started), "timeout")
+            return _failed(_ms(started), FailureKind.TIMEOUT)
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, RefusedAddress):
-                return SendResult(None, {}, b"", _ms(started), f"ssrf: {exc.os_error}")
-            return SendResult(None, {}, b"", _ms(started), f"connection error: {exc.os_error}")
+                return _failed(_ms(started), FailureKind.SSRF, str(exc.os_error))
+            return _failed(_ms(started), FailureKind.CONNECTION, str(exc.os_error))
         except aiohttp.ClientError as exc:
-            return SendResult(None, {}, b"", _ms(started), f"{type(exc).__name__}: {exc}")
+            return _failed(_ms(started), FailureKind.PROTOCOL, f"{type(exc).__name__}: {exc}")
         except OSError as exc:
-            return SendResult(None, {}, b"", _ms(started), f"connection error: {exc}")
+            return _failed(_ms(started), FailureKind.CONNECTION, str(exc))
+
+
+def _failed(duration_ms: float, kind: FailureKind, detail: str = "") -> SendResult:
+    return SendResult(None, {}, b"", duration_ms, Failure(kind, detail))
 
 
 def _ms(started: float) -> float:

@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from gateway.core.matching import MatchIndex, Subscription
-from gateway.core.retry import RetrySchedule, parse_duration, parse_retry_after
+from gateway.core.policy import RetrySchedule, parse_duration, parse_retry_after
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import generate_secret, sign_blue, sign_github, sign_standard, signing_key, verify_blue
 from gateway.core.ssrf import TargetRefused, check_url, is_forbidden_address
