@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.groupcommit import DatabaseUnavailable
+from gateway.services.errors import Conflict, Invalid, NotFound
 
 __all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found", "template_unprocessable"]
 
@@ -73,6 +74,12 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     return _body(503, "the database is unavailable; try again shortly")
 
 
+def _service(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, Invalid):
+        return _body(422, str(exc), [{"key": exc.field, "message": exc.message}])
+    return _body(404 if isinstance(exc, NotFound) else 409, str(exc))
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, HTTPException):
         return _body(exc.status_code, str(exc.detail), exc.extra, exc.headers)  # keeps Retry-After
@@ -82,6 +89,9 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: _validation,
+    NotFound: _service,
+    Conflict: _service,
+    Invalid: _service,
     DatabaseUnavailable: _unavailable,
     OperationalError: _unavailable,
     DBAPIError: _unavailable,
