@@ -13,6 +13,7 @@ from gateway import __version__
 from gateway.api.auth import new_token_cache
 from gateway.api.body import GatewayRequest
 from gateway.api.deliveries import DeliveriesController
+from gateway.api.deps import RUNTIME
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
@@ -58,6 +59,7 @@ def create_app(
             ZapierController,
         ],
         lifespan=[lifespan],
+        dependencies={"runtime": RUNTIME},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here

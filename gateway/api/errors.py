@@ -76,7 +76,8 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
 
 def _service(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, Invalid):
-        return _body(422, str(exc), [{"key": exc.field, "message": exc.message}])
+        details = getattr(exc, "details", None) or {}  # more facts a subclass carries (line, column, ...)
+        return _body(422, str(exc), [{"key": exc.field, "message": exc.message, **details}])
     return _body(404 if isinstance(exc, NotFound) else 409, str(exc))
 
 
