@@ -39,53 +39,40 @@ HeaderName = Annotated[
 HeaderValue = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\r\n]*$", description="One line")]
 Secret = Annotated[str, msgspec.Meta(min_length=8, max_length=256, description="The signing secret")]
 
+_GROUP = {"type": "array", "items": {"type": "object"}, "description": "Child groups or conditions"}
 FILTER_SCHEMA: dict[str, Any] = {
-    "description": "A record filter: a group of conditions, or one condition; {} matches everything",
-    "$defs": {
-        "node": {
-            "oneOf": [
-                {"$ref": "#/$defs/condition"},
-                {"type": "object", "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
-                {"type": "object", "properties": {"any": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
-            ]
+    "description": "A record filter: {all: [...]}, {any: [...]} or one condition {path, op, value}; "
+    "groups nest; {} or null matches everything",
+    "extra": {
+        "properties": {
+            "all": {**_GROUP, "description": "Every child must pass"},
+            "any": {**_GROUP, "description": "At least one child must pass"},
+            "path": {"type": "string", "description": "A JSONPath into the event, such as $.currentValue.id"},
+            "op": {"enum": ["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "exists", "regex"]},
+            "value": {"description": "What the matched values are compared with"},
         },
-        "condition": {
-            "type": "object",
-            "required": ["path", "op"],
-            "properties": {
-                "path": {"type": "string", "description": "A JSONPath into the event, such as $.currentValue.id"},
-                "op": {"enum": ["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "exists", "regex"]},
-                "value": {"description": "What the matched values are compared with"},
-            },
-        },
-    },
-    "properties": {
-        "all": {"type": "array", "items": {"$ref": "#/$defs/node"}},
-        "any": {"type": "array", "items": {"$ref": "#/$defs/node"}},
-        "path": {"type": "string"},
-        "op": {"type": "string"},
-        "value": {},
     },
 }
 """The shape of ``filter`` as OpenAPI shows it; compiling the filter at save is what enforces it."""
 TEMPLATE_SCHEMA: dict[str, Any] = {
-    "description": "A payload template: a Jinja2 body, or fields picked by JSONPath",
-    "properties": {
-        "body": {"type": "string", "description": "Jinja2 source of the request body"},
-        "fields": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "Output names to JSONPath expressions",
-        },
-        "name": {"type": "string", "description": "A named template shipped with the connector"},
-        "contentType": {"type": "string", "description": "The request's Content-Type (application/json)"},
-        "headers": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "Header names to Jinja2 value templates",
+    "description": "A payload template: a Jinja2 body, or output fields picked by JSONPath",
+    "extra": {
+        "properties": {
+            "body": {"type": "string", "description": "Jinja2 source of the request body"},
+            "fields": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Output names to JSONPath expressions",
+            },
+            "name": {"type": "string", "description": "A named template shipped with the connector"},
+            "contentType": {"type": "string", "description": "The request's Content-Type (application/json)"},
+            "headers": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Header names to Jinja2 value templates",
+            },
         },
     },
-    "additionalProperties": False,
 }
 """The shape of ``template`` as OpenAPI shows it; compiling the template at save is what enforces it."""
 
