@@ -69,15 +69,16 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     return _body(400, detail, exc.extra)
 
 
-def _service(_: Request[Any, Any, Any], exc: ServiceError) -> Response[dict[str, Any]]:
-    if isinstance(exc, Invalid):
-        return _body(422, str(exc), [{"key": exc.field, "message": exc.message}])
-    return _body(404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400, str(exc))
-
-
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("database unavailable: %s", type(exc).__name__)
     return _body(503, "the database is unavailable; try again shortly")
+
+
+def _service(_: Request[Any, Any, Any], exc: ServiceError) -> Response[dict[str, Any]]:
+    if isinstance(exc, Invalid):
+        details = getattr(exc, "details", None) or {}  # more facts a subclass carries (line, column, ...)
+        return _body(422, str(exc), [{"key": exc.field, "message": exc.message, **details}])
+    return _body(404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400, str(exc))
 
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

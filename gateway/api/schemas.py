@@ -7,13 +7,16 @@ as ``null``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
 from gateway.core.webhook_object import blue_webhook_object, iso
 from gateway.services.deliveries import AttemptRecord, DeliveryRecord
 from gateway.services.sources import SourceRecord
+
+if TYPE_CHECKING:
+    from gateway.services.webhooks import WebhookRecord
 
 __all__ = [
     "AttemptOut",
@@ -104,8 +107,8 @@ class WebhookOut(msgspec.Struct):
     secret: Annotated[str | None, msgspec.Meta(description="Only in the answers to create and rotate-secret")]
 
     @classmethod
-    def from_row(cls, row: Any, *, secret: str | None = None) -> WebhookOut:
-        """A stored webhook row: Blue's webhook object (the one deliveries carry) plus our fields."""
+    def from_record(cls, row: WebhookRecord, *, secret: str | None = None) -> WebhookOut:
+        """A stored webhook: Blue's webhook object (the one deliveries carry) plus our fields."""
         blue = blue_webhook_object(row, secret=secret)
         metadata = blue["metadata"]
         return cls(
@@ -121,9 +124,9 @@ class WebhookOut(msgspec.Struct):
             enabled=blue["enabled"],
             status=blue["status"],
             disabledReason=row.disabled_reason,
-            signing=list(row.signing or ()),
-            headers={name: "***" for name in (row.header_names or ())},
-            options=row.options or {},
+            signing=list(row.signing),
+            headers={name: "***" for name in row.header_names},
+            options=row.options,
             metadata=WebhookMetadata(**metadata),
             createdById=blue["createdById"],
             createdAt=blue["createdAt"],

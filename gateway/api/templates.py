@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -13,7 +13,6 @@ from litestar.exceptions import ServiceUnavailableException
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.api.schemas import PreviewOut
-from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
 from gateway.core.signing import PREVIEW_SECRET
 from gateway.core.templating import TemplateError
@@ -21,6 +20,7 @@ from gateway.core.templating.pool import RenderUnavailable
 from gateway.delivery.engine import ConnectorMissing, signature_headers
 from gateway.runtime import Runtime
 from gateway.services.events import InvalidEvent, prepare_event
+from gateway.services.webhooks import WebhookService, preview_webhook
 
 __all__ = ["TemplatesController"]
 
@@ -53,43 +53,21 @@ class TemplatesController(Controller):
         """The exact request that would be sent (signed with the preview secret only), or a 422."""
         principal.require("manage")
         runtime: Runtime = request.app.state.runtime
-        would_sign = False
         if data.webhookId:
-            stored = await load_webhook(runtime, principal, data.webhookId)
-            row: Any = SimpleNamespace(**stored._asdict())
+            stored = await WebhookService(runtime).get(principal, data.webhookId)
             # The live secrets are never decrypted here: a preview signed with them would let a caller
             # obtain a valid signature over any body it chooses.
-            would_sign = bool(row.secret_ct)
-            row.secret_ct = row.previous_secret_ct = row.previous_secret_until = None
+            would_sign = bool(stored.secret_ct)
+            row = dataclasses.replace(stored, secret_ct=None, previous_secret_ct=None, previous_secret_until=None)
         else:
-            row = SimpleNamespace(
-                id="wh_preview",
-                uid="0" * 32,
-                name="preview",
-                url="https://example.invalid/",
-                events=[],
-                project_ids=[],
-                options={},
-                signing=[],
-                secret_ct=None,
-                previous_secret_ct=None,
-                previous_secret_until=None,
-                headers_ct=None,
-                version=0,
-                connector="webhook",
-                template=None,
-                status="HEALTHY",
-                enabled=True,
-                created_by_id=principal.user_id,
-                created_at=runtime.clock(),
-                updated_at=runtime.clock(),
-            )
+            would_sign = False
+            row = preview_webhook(principal.company_id, principal.user_id, runtime.clock())
         if data.connector:
             if runtime.connectors.get(data.connector) is None:
                 raise Unprocessable("connector", f"unknown connector {data.connector!r}")
-            row.connector = data.connector
+            row = dataclasses.replace(row, connector=data.connector)
         if data.template is not None:
-            row.template = data.template
+            row = dataclasses.replace(row, template=data.template)
         try:
             runtime.compile_template(row.template, row.connector)
         except TemplateError as exc:
@@ -109,7 +87,7 @@ class TemplatesController(Controller):
             raise Unprocessable("connector", str(exc)) from None
         except Exception as exc:  # a plugin connector's render raised
             raise Unprocessable("connector", f"connector_error: {type(exc).__name__}: {exc}") from None
-        for name in getattr(row, "header_names", None) or ():
+        for name in row.header_names:
             if name in headers:
                 headers[name] = "***"  # custom header values are secrets: never echoed
         connector = runtime.connectors.get(row.connector)

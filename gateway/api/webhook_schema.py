@@ -1,175 +1,121 @@
-"""Request bodies of ``/v1/webhooks`` and their validation into column values."""
+"""Request bodies of ``/v1/webhooks``: field types whose limits are declared once and shown in OpenAPI.
+
+``WebhookPatch`` is derived from ``WebhookCreate`` (every field optional, ``secret`` left out: rotate it
+instead), so a field added to one is in both.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-import jsonschema
 import msgspec
 
-from connectors.registry import ConnectorRegistry
-from gateway.api.errors import Unprocessable, template_unprocessable
-from gateway.core.catalog import SUBSCRIBABLE
-from gateway.core.filters import FilterError, compile_filter
-from gateway.core.signing import SIGNING_SCHEMES
-from gateway.core.ssrf import TargetRefused, check_url
-from gateway.core.templating import TemplateError
+from gateway.services.webhook_fields import DEFAULT_SIGNING
 
-__all__ = ["WebhookCreate", "WebhookPatch", "validate_webhook_fields"]
+__all__ = [
+    "HeaderName",
+    "ProjectId",
+    "Secret",
+    "WebhookCreate",
+    "WebhookName",
+    "WebhookPatch",
+    "WebhookUrl",
+]
 
-UNSET: Any = msgspec.UNSET
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-_RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "user-agent",
-        "x-signature",
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "x-hub-signature-256",
-        "x-blue-event",
-    }
-)
-DEFAULT_SIGNING = ["blue", "standard"]
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=2048,
+        description="http or https, no user name or password, not a private address",
+    ),
+]
+WebhookName = Annotated[str, msgspec.Meta(max_length=200, description="A label")]
+ProjectId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="A Blue project id")]
+HeaderName = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$", description="An HTTP header name"),
+]
+HeaderValue = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\r\n]*$", description="One line")]
+Secret = Annotated[str, msgspec.Meta(min_length=8, max_length=256, description="The signing secret")]
+
+_GROUP = {"type": "array", "items": {"type": "object"}, "description": "Child groups or conditions"}
+FILTER_SCHEMA: dict[str, Any] = {
+    "description": "A record filter: {all: [...]}, {any: [...]} or one condition {path, op, value}; "
+    "groups nest; {} or null matches everything",
+    "extra": {
+        "properties": {
+            "all": {**_GROUP, "description": "Every child must pass"},
+            "any": {**_GROUP, "description": "At least one child must pass"},
+            "path": {"type": "string", "description": "A JSONPath into the event, such as $.currentValue.id"},
+            "op": {"enum": ["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "exists", "regex"]},
+            "value": {"description": "What the matched values are compared with"},
+        },
+    },
+}
+"""The shape of ``filter`` as OpenAPI shows it; compiling the filter at save is what enforces it."""
+TEMPLATE_SCHEMA: dict[str, Any] = {
+    "description": "A payload template: a Jinja2 body, or output fields picked by JSONPath",
+    "extra": {
+        "properties": {
+            "body": {"type": "string", "description": "Jinja2 source of the request body"},
+            "fields": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Output names to JSONPath expressions",
+            },
+            "name": {"type": "string", "description": "A named template shipped with the connector"},
+            "contentType": {"type": "string", "description": "The request's Content-Type (application/json)"},
+            "headers": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Header names to Jinja2 value templates",
+            },
+        },
+    },
+}
+"""The shape of ``template`` as OpenAPI shows it; compiling the template at save is what enforces it."""
+
+Filter = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema=FILTER_SCHEMA)]
+Template = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema=TEMPLATE_SCHEMA)]
 
 
 class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /v1/webhooks``; only ``url`` is required."""
 
-    url: str
-    name: str = ""
+    url: WebhookUrl
+    name: WebhookName = ""
     connector: str = "webhook"
     events: list[str] = msgspec.field(default_factory=list)
-    projectIds: list[str] = msgspec.field(default_factory=list)
-    filter: dict[str, Any] | None = None
-    template: dict[str, Any] | None = None
-    secret: str | None = None
+    projectIds: list[ProjectId] = msgspec.field(default_factory=list)
+    filter: Filter | None = None
+    template: Template | None = None
+    secret: Secret | None = None
     enabled: bool = True
-    signing: list[str] | None = None
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    signing: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SIGNING))
+    headers: Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)] = msgspec.field(
+        default_factory=dict
+    )
     options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class WebhookPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``PATCH /v1/webhooks/{id}``: the fields it names replace the stored ones."""
-
-    url: str | msgspec.UnsetType = msgspec.UNSET
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    connector: str | msgspec.UnsetType = msgspec.UNSET
-    events: list[str] | msgspec.UnsetType = msgspec.UNSET
-    projectIds: list[str] | msgspec.UnsetType = msgspec.UNSET
-    filter: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
-    template: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
-    enabled: bool | msgspec.UnsetType = msgspec.UNSET
-    signing: list[str] | msgspec.UnsetType = msgspec.UNSET
-    headers: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
-    options: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+def _partial(base: type[msgspec.Struct], name: str, doc: str, *, leave_out: frozenset[str]) -> type[Any]:
+    """``base`` with every field optional and absent by default (``UNSET``), minus ``leave_out``."""
+    fields = [
+        (f.name, f.type | msgspec.UnsetType, msgspec.UNSET)
+        for f in msgspec.structs.fields(base)
+        if f.name not in leave_out
+    ]
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True, module=__name__, namespace={"__doc__": doc})
 
 
-def validate_webhook_fields(
-    fields: Mapping[str, Any],
-    *,
-    connectors: ConnectorRegistry,
-    allow_private: bool,
-    compile_template: Any,
-) -> dict[str, Any]:
-    """Check every given field; returns column values. Raises :class:`Unprocessable` naming the field."""
-    out: dict[str, Any] = {}
-    if "url" in fields:
-        url = fields["url"]
-        if not isinstance(url, str) or len(url) > 2048:
-            raise Unprocessable("url", "must be a URL of at most 2048 characters")
-        try:
-            check_url(url, allow_private=allow_private)
-        except TargetRefused as exc:
-            raise Unprocessable("url", str(exc)) from None
-        out["url"] = url
-    if "name" in fields:
-        if len(fields["name"]) > 200:
-            raise Unprocessable("name", "at most 200 characters")
-        out["name"] = fields["name"]
-    if "connector" in fields:
-        if connectors.get(fields["connector"]) is None:
-            raise Unprocessable(
-                "connector", f"unknown connector {fields['connector']!r}; known: " + ", ".join(connectors.names())
-            )
-        out["connector"] = fields["connector"]
-    if "events" in fields:
-        bad = sorted({e for e in fields["events"] if e not in SUBSCRIBABLE})
-        if bad:
-            raise Unprocessable("events", "not in the event catalog: " + ", ".join(bad))
-        out["events"] = sorted(set(fields["events"]))
-    if "projectIds" in fields:
-        ids = fields["projectIds"]
-        if any(not p or len(p) > 128 for p in ids):
-            raise Unprocessable("projectIds", "ids must be 1 to 128 characters")
-        out["project_ids"] = sorted(set(ids))
-    if "filter" in fields:
-        try:
-            compile_filter(fields["filter"])
-        except FilterError as exc:
-            raise Unprocessable("filter", str(exc)) from None
-        out["filter"] = fields["filter"] or None
-    if "template" in fields:
-        out["template"] = _checked_template(fields["template"], fields.get("connector"), compile_template)
-    if "enabled" in fields:
-        out["enabled"] = bool(fields["enabled"])
-    if "signing" in fields:
-        schemes = fields["signing"]
-        bad = sorted(set(schemes) - SIGNING_SCHEMES)
-        if bad:
-            raise Unprocessable("signing", "unknown schemes: " + ", ".join(bad) + "; use blue, standard, github")
-        out["signing"] = list(dict.fromkeys(schemes))
-    if "headers" in fields:
-        out["headers"] = _checked_headers(fields["headers"])
-    if "options" in fields:
-        reserved = sorted(k for k in fields["options"] if k.startswith("_"))
-        if reserved:
-            raise Unprocessable("options", "keys starting with '_' are reserved: " + ", ".join(reserved))
-        connector = connectors.get(fields.get("connector", "webhook"))
-        if connector is not None:
-            _check_options(fields["options"], connector.options_schema)
-        out["options"] = fields["options"]
-    return out
-
-
-def _checked_template(spec: Any, connector: str | None, compile_template: Any) -> dict[str, Any] | None:
-    if not spec:
-        return None
-    try:
-        compile_template(spec, connector or "webhook")
-    except TemplateError as exc:
-        raise template_unprocessable(exc) from None
-    return dict(spec)
-
-
-def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    if len(headers) > 32:
-        raise Unprocessable("headers", "at most 32 custom headers")
-    for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
-            raise Unprocessable("headers", f"{name!r} is not a valid header name")
-        if name.lower() in _RESERVED_HEADERS:
-            raise Unprocessable("headers", f"{name} is set by the gateway and cannot be overridden")
-        if "\r" in value or "\n" in value or len(value) > 4096:
-            raise Unprocessable("headers", f"value of {name} must be one line of at most 4096 characters")
-    return dict(headers)
-
-
-def _check_options(options: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Options must satisfy the connector's JSON Schema (``optionsSchema`` in ``GET /v1/connectors``)."""
-    try:
-        validator = jsonschema.Draft202012Validator(schema)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(options))
-    except jsonschema.exceptions.SchemaError:
-        return  # a plugin's broken schema must not block its users; the plugin author sees it in tests
-    if error is not None:
-        where = "options" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in error.absolute_path)
-        raise Unprocessable(where, error.message)
+if TYPE_CHECKING:
+    # mypy cannot follow a type built at import; to it the partial reads as the body it is derived from.
+    WebhookPatch: TypeAlias = WebhookCreate
+else:
+    WebhookPatch = _partial(
+        WebhookCreate,
+        "WebhookPatch",
+        "Body of ``PATCH /v1/webhooks/{id}``: the fields it names replace the stored ones.",
+        leave_out=frozenset({"secret"}),
+    )

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.di import Provide
 
 from connectors.base import DELETE_ON_GONE_OPTION
 from connectors.zapier import flat_sample
 from gateway.api.auth import Principal, provide_principal
-from gateway.api.errors import Unprocessable, not_found
+from gateway.api.deps import MANAGE
 from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsubscribed
-from gateway.api.webhooks import create_webhook_row, delete_webhook_row, load_webhook
+from gateway.api.webhook_schema import ProjectId, WebhookUrl
+from gateway.api.webhooks import WEBHOOKS
 from gateway.core.catalog import SUBSCRIBABLE
-from gateway.runtime import Runtime
+from gateway.services.errors import Invalid, NotFound
+from gateway.services.webhooks import WebhookService
 
 __all__ = ["ZapierController"]
 
@@ -24,9 +26,9 @@ class SubscribeIn(msgspec.Struct):
     """What Zapier's REST Hooks subscribe call sends (``target_url``; ``hookUrl`` is accepted too)."""
 
     event: str
-    target_url: str | None = None
-    hookUrl: str | None = None
-    projectId: str | None = None
+    target_url: WebhookUrl | None = None
+    hookUrl: WebhookUrl | None = None
+    projectId: ProjectId | None = None
 
 
 class ZapierController(Controller):
@@ -34,19 +36,18 @@ class ZapierController(Controller):
 
     path = "/v1/zapier"
     tags = ["zapier"]
-    dependencies = {"principal": Provide(provide_principal)}
+    dependencies = {"principal": MANAGE, "webhooks": WEBHOOKS}
 
     @post("/subscriptions", status_code=201, summary="REST Hooks subscribe")
     async def subscribe(
-        self, request: Request[Any, Any, Any], principal: Principal, data: SubscribeIn
+        self, principal: Principal, webhooks: WebhookService, data: SubscribeIn
     ) -> ZapierSubscription:
         """Creates a ``zapier`` webhook for one event; a 410 from Zapier later deletes it."""
-        principal.require("manage")
         url = data.target_url or data.hookUrl
         if not url:
-            raise Unprocessable("target_url", "is required")
+            raise Invalid("target_url", "is required")
         if data.event not in SUBSCRIBABLE:
-            raise Unprocessable("event", f"{data.event!r} is not in the event catalog")
+            raise Invalid("event", f"{data.event!r} is not in the event catalog")
         fields: dict[str, Any] = {
             "url": url,
             "name": f"Zapier: {data.event}",
@@ -55,36 +56,32 @@ class ZapierController(Controller):
             "projectIds": [data.projectId] if data.projectId else [],
             "signing": [],
         }
-        row, _ = await create_webhook_row(
-            request.app.state.runtime, principal, fields, internal_options={DELETE_ON_GONE_OPTION: True}
-        )
-        return ZapierSubscription(id=row.id, event=data.event, target_url=url)
+        record, _ = await webhooks.create(principal, fields, internal_options={DELETE_ON_GONE_OPTION: True})
+        return ZapierSubscription(id=record.id, event=data.event, target_url=url)
 
     @delete("/subscriptions/{subscription_id:str}", status_code=200, summary="REST Hooks unsubscribe")
     async def unsubscribe(
-        self, request: Request[Any, Any, Any], principal: Principal, subscription_id: str
+        self, principal: Principal, webhooks: WebhookService, subscription_id: str
     ) -> ZapierUnsubscribed:
         """Deletes the subscription's webhook."""
-        principal.require("manage")
-        runtime: Runtime = request.app.state.runtime
-        row = await load_webhook(runtime, principal, subscription_id)
-        if not (row.options or {}).get(DELETE_ON_GONE_OPTION):
-            raise not_found("subscription")  # a webhook made through /v1/webhooks is not a subscription
-
-        await delete_webhook_row(runtime, row.id)
-        return ZapierUnsubscribed(id=row.id, deleted=True)
+        record = await webhooks.get(principal, subscription_id)
+        if not record.options.get(DELETE_ON_GONE_OPTION):
+            raise NotFound("subscription")  # a webhook made through /v1/webhooks is not a subscription
+        await webhooks.delete(record)
+        return ZapierUnsubscribed(id=record.id, deleted=True)
 
     @get("/samples/{event:str}", summary="Sample payloads with exactly a live delivery's keys")
-    async def samples(
-        self, request: Request[Any, Any, Any], principal: Principal, event: str
-    ) -> list[dict[str, Any]]:
+    async def samples(self, principal: Principal, event: str) -> list[dict[str, Any]]:
         """A JSON array with one flat sample of ``event``."""
-        principal.require("manage")
         if event not in SUBSCRIBABLE:
-            raise not_found("event type")
+            raise NotFound("event type")
         return [flat_sample(event, principal.company_id)]
 
-    @get("/me", summary="Connection test for the Zapier app")
+    @get(
+        "/me",
+        summary="Connection test for the Zapier app",
+        dependencies={"principal": Provide(provide_principal)},  # any valid token, whatever its scopes
+    )
     async def me(self, principal: Principal) -> ZapierMe:
         """Who the token belongs to."""
         return ZapierMe(

@@ -533,3 +533,47 @@ async def test_openapi_describes_every_route(gateway: Gateway) -> None:
     create = paths["/v1/webhooks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "$ref" in create or "properties" in create
     assert (await gateway.client.get("/schema")).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["Keep-Alive", "Proxy-Authorization", "X-Signature", "Host"])
+async def test_a_header_the_gateway_sets_is_refused_in_webhook_headers_and_template_headers_alike(
+    gateway: Gateway, name: str
+) -> None:
+    auth = await gateway.token()
+    url = "https://example.com/hook"
+    fixed = await gateway.client.post("/v1/webhooks", json={"url": url, "headers": {name: "x"}}, headers=auth)
+    assert fixed.status_code == 422, fixed.text
+    assert fixed.json()["extra"][0]["key"] == "headers" and name in fixed.json()["detail"]
+    templated = await gateway.client.post(
+        "/v1/webhooks", json={"url": url, "template": {"headers": {name: "x"}}}, headers=auth
+    )
+    assert templated.status_code == 422, templated.text
+    assert templated.json()["extra"][0]["key"] == f"template.headers.{name}"
+    assert (await gateway.client.get("/v1/webhooks", headers=auth)).json()["data"] == []
+
+
+async def test_webhook_field_limits_answer_422_naming_the_field_and_patch_cannot_set_the_secret(
+    gateway: Gateway,
+) -> None:
+    auth = await gateway.token()
+    url = "https://example.com/hook"
+    for body, key in [
+        ({"url": "https://example.com/" + "a" * 2048}, "url"),
+        ({"url": url, "name": "n" * 201}, "name"),
+        ({"url": url, "projectIds": ["p" * 129]}, "projectIds[0]"),
+        ({"url": url, "secret": "short"}, "secret"),
+        ({"url": url, "headers": {"bad name": "x"}}, "headers"),
+        ({"url": url, "headers": {"X-A": "one\ntwo"}}, "headers[...]"),  # msgspec names a map value so
+        ({"url": url, "headers": {f"X-{i}": "v" for i in range(33)}}, "headers"),
+    ]:
+        resp = await gateway.client.post("/v1/webhooks", json=body, headers=auth)
+        assert resp.status_code == 422, (key, resp.text)
+        assert resp.json()["extra"][0]["key"] == key, resp.text
+    assert (await gateway.client.get("/v1/webhooks", headers=auth)).json()["data"] == []
+    hook = await gateway.webhook(auth, url=url, name="kept")
+    patched = await gateway.client.patch(f"/v1/webhooks/{hook['id']}", json={"secret": "s" * 20}, headers=auth)
+    assert patched.status_code == 422, patched.text
+    too_long = await gateway.client.patch(f"/v1/webhooks/{hook['id']}", json={"name": "n" * 201}, headers=auth)
+    assert (too_long.status_code, too_long.json()["extra"][0]["key"]) == (422, "name")
+    renamed = await gateway.client.patch(f"/v1/webhooks/{hook['id']}", json={"name": "new"}, headers=auth)
+    assert (renamed.status_code, renamed.json()["name"], renamed.json()["url"]) == (200, "new", url)

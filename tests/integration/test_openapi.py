@@ -232,3 +232,24 @@ async def test_answers_match_their_schemas_in_order(gateway: Gateway, receiver: 
         assert resp.status_code == 200, (path, resp.text)
         _check_body(resp.json(), _success_schema(doc, path, "get"), doc, path)
     assert (await gateway.client.get("/readyz")).json() == {"status": "ready", "database": True, "broker": True}
+
+
+async def test_webhook_request_bodies_publish_their_limits_and_the_filter_and_template_shapes(
+    gateway: Gateway,
+) -> None:
+    doc = (await gateway.client.get("/schema/openapi.json")).json()
+    create = _resolve(
+        doc["paths"]["/v1/webhooks"]["post"]["requestBody"]["content"]["application/json"]["schema"], doc
+    )
+    props = create["properties"]
+    assert create["required"] == ["url"]
+    assert (props["url"]["maxLength"], props["name"]["maxLength"]) == (2048, 200)
+    assert (props["secret"]["minLength"], props["secret"]["maxLength"]) == (8, 256)
+    assert {"all", "any", "path", "op", "value"} == set(props["filter"]["properties"])
+    assert "regex" in props["filter"]["properties"]["op"]["enum"]
+    assert {"body", "fields", "name", "contentType", "headers"} == set(props["template"]["properties"])
+    operation = doc["paths"]["/v1/webhooks/{webhook_id}"]["patch"]
+    patch = _resolve(operation["requestBody"]["content"]["application/json"]["schema"], doc)
+    assert not patch.get("required")  # every field optional
+    assert set(patch["properties"]) == set(props) - {"secret"}  # rotate-secret changes the secret
+    assert patch["properties"]["url"]["maxLength"] == 2048

@@ -57,7 +57,8 @@ The sandbox
 
 from __future__ import annotations
 
-from gateway.core.templating.compiler import DEFAULT_CONTENT_TYPE, RESERVED_HEADERS, compile_template
+from gateway.core.headers import RESERVED_HEADERS
+from gateway.core.templating.compiler import DEFAULT_CONTENT_TYPE, compile_template
 from gateway.core.templating.errors import TemplateError
 from gateway.core.templating.limits import (
     DEFAULT_MAX_OUTPUT_BYTES,

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from jinja2 import Template
 
+from gateway.core.headers import is_reserved_header
 from gateway.core.templating.errors import TemplateError
 from gateway.core.templating.jsonpath import _parse_jsonpath
 from gateway.core.templating.limits import (
@@ -23,29 +24,6 @@ from gateway.core.templating.source import _compile_jinja
 
 DEFAULT_CONTENT_TYPE: Final = "application/json"
 """Content type when a template names none."""
-RESERVED_HEADERS: Final = frozenset(
-    {
-        "connection",
-        "content-length",
-        "content-type",
-        "host",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "user-agent",
-        "webhook-id",
-        "webhook-signature",
-        "webhook-timestamp",
-        "x-blue-event",
-        "x-hub-signature-256",
-        "x-signature",
-    }
-)
-"""Header names (lower case) a template may not set: framing, ``content-type`` (use ``contentType``),
-the gateway's own ``user-agent`` / ``x-blue-event`` and the signature headers. ``proxy-*`` is refused too."""
-
 _SPEC_KEYS: Final = ("body", "fields", "name", "contentType", "headers")
 _HEADER_NAME_RE: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$")
 _MEDIA_CHARS: Final = r"[A-Za-z0-9!#$&^_.+\-]+"
@@ -79,7 +57,7 @@ def _compile_headers(raw: Any) -> list[tuple[str, Template]]:
         lower = name.lower()
         if lower == "content-type":
             raise TemplateError("set the content type with 'contentType'", field=field)
-        if lower in RESERVED_HEADERS or lower.startswith("proxy-"):
+        if is_reserved_header(lower):
             raise TemplateError(f"header {name!r} is set by the gateway and cannot be templated", field=field)
         if lower in seen:
             raise TemplateError("duplicate header name (names are case-insensitive)", field=field)
