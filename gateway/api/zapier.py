@@ -1,4 +1,4 @@
-"""Zapier REST Hooks: subscribe, unsubscribe, samples and the auth test (contract §5)."""
+"""Zapier REST Hooks: subscribe, unsubscribe, samples, the auth test and the project picker."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from gateway.api.errors import Unprocessable, not_found
 from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsubscribed
 from gateway.api.webhooks import create_webhook_row, delete_webhook_row, load_webhook
 from gateway.core.catalog import SUBSCRIBABLE
+from gateway.core.webhook_object import iso
+from gateway.db.projects import seen_projects
 from gateway.runtime import Runtime
 
 __all__ = ["ZapierController"]
@@ -27,6 +29,14 @@ class SubscribeIn(msgspec.Struct):
     target_url: str | None = None
     hookUrl: str | None = None
     projectId: str | None = None
+
+
+class ZapierProject(msgspec.Struct):
+    """A project for the Zapier app's dropdown: its id, its name when an event carried one, its last event."""
+
+    id: str
+    name: str | None
+    lastEventAt: str | None
 
 
 class ZapierController(Controller):
@@ -93,3 +103,12 @@ class ZapierController(Controller):
             role=principal.role,
             projects=sorted(principal.projects),
         )
+
+    @get("/projects", summary="Projects seen in the company's recent events and webhooks")
+    async def projects(self, request: Request[Any, Any, Any], principal: Principal) -> list[ZapierProject]:
+        """The projects a Zap may be limited to; a project-admin token sees only its own projects."""
+        principal.require("manage")
+        runtime: Runtime = request.app.state.runtime
+        only = None if principal.is_company_admin else principal.projects
+        seen = await seen_projects(runtime.db, principal.company_id, only)
+        return [ZapierProject(id=p.id, name=p.name, lastEventAt=iso(p.last_event_at)) for p in seen]
