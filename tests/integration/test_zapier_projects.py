@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, GatewayFactory
 
 
 def record_in(project: str, name: str | None, title: str = "t") -> dict[str, Any]:
@@ -33,6 +33,18 @@ async def test_projects_of_recent_events_newest_first_then_webhook_projects(gate
     assert got[0]["lastEventAt"] >= got[1]["lastEventAt"]
     assert got[0]["lastEventAt"].endswith("Z")
     assert got[2]["lastEventAt"] is None
+
+
+async def test_projects_on_postgresql(pg_url: str, gateway_factory: GatewayFactory) -> None:
+    gateway = await gateway_factory(database_url=pg_url)
+    auth = await gateway.token()
+    await gateway.event(auth, **record_in("p1", "Alpha"))
+    await gateway.event(auth, **record_in("p2", None))
+    await gateway.event(auth, **record_in("p1", "Alpha again"))
+
+    got = (await gateway.client.get("/v1/zapier/projects", headers=auth)).json()
+
+    assert [(p["id"], p["name"]) for p in got] == [("p1", "Alpha again"), ("p2", None)]
 
 
 async def test_project_admin_sees_only_its_projects_even_unseen_ones(gateway: Gateway) -> None:
