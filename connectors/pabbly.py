@@ -1,4 +1,4 @@
-"""The ``pabbly`` connector: the flat shape POSTed to a Pabbly Connect webhook URL (contract §5)."""
+"""The ``pabbly`` connector: the flat shape POSTed to a Pabbly Connect webhook URL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``zapier`` connector: a flat JSON object per event, REST Hooks semantics (contract §5)."""
+"""The ``zapier`` connector: a flat JSON object per event, REST Hooks semantics."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from gateway.core.filters import compile_stored_filter
 from gateway.core.matching import MatchIndex
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
+from gateway.core.templating.pool import RenderPool
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
@@ -68,6 +69,7 @@ class Runtime:
             allow_private=settings.allow_private_targets,
             user_agent=f"blue-gateway/{__version__}",
         )
+        self.renderer = RenderPool(settings.render_processes)
         self.engine = DeliveryEngine(
             config=EngineConfig(
                 schedule=settings.schedule(),
@@ -82,6 +84,7 @@ class Runtime:
             sender=self.sender,
             secretbox=self.secretbox,
             compile_template=self.compile_template,
+            renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
             clock=self._now,
         )
@@ -124,7 +127,9 @@ class Runtime:
             return None
         found = self.connectors.get(connector)
         default = {"name": found.default_template} if found is not None and found.default_template else None
-        return compile_template(spec, default=default, loader=builtin_source)
+        return compile_template(
+            spec, default=default, loader=builtin_source, time_limit=self.settings.template_time_limit
+        )
 
     async def start(self, *, worker: bool = True, scheduler: bool = True, migrate: bool | None = None) -> None:
         """Connect, migrate the embedded database, load the index, start the background tasks."""
@@ -181,6 +186,7 @@ class Runtime:
         await self._within(close_by, "saving finished attempts", self.engine.ledger.drain())
         if isinstance(self.broker, InMemoryBroker):
             await self._within(close_by, "in-process broker tasks", self.broker.wait_all())
+        await self._within(close_by, "stopping render processes", self.renderer.close())
         await self.committer.stop(wait=max(0.1, close_by - asyncio.get_running_loop().time()))
         await self._within(close_by, "closing the broker", self.broker.shutdown())
         await self._within(close_by, "closing outbound connections", self.sender.close())

@@ -1,4 +1,4 @@
-"""One :class:`Settings` object, read from ``BLUE_GATEWAY_*`` environment variables (contract §10)."""
+"""One :class:`Settings` object, read from ``BLUE_GATEWAY_*`` environment variables."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ class Settings:
     retry_schedule: str = field(default=DEFAULT_SCHEDULE, metadata=_doc("delays before each attempt"))
     attempt_timeout: float = field(default=15.0, metadata=_doc("seconds one delivery attempt may take"))
     max_body_bytes: int = field(default=1024 * 1024, metadata=_doc("largest accepted request body (bytes)"))
+    ingest_rate: int = field(
+        default=0, metadata=_doc("events per second each company may post (0 = no quota); over it: 429")
+    )
+    ingest_burst: int = field(
+        default=500, metadata=_doc("events a company may post at once before ingest_rate applies (a full batch)")
+    )
     disable_after: float = field(
         default=5 * 86400.0, metadata=_doc("disable a webhook failing with no success for this long")
     )
@@ -63,6 +69,12 @@ class Settings:
     worker_concurrency: int = field(default=256, metadata=_doc("concurrent attempts per worker process"))
     webhook_concurrency: int = field(default=32, metadata=_doc("concurrent attempts per webhook"))
     connections_per_host: int = field(default=64, metadata=_doc("outbound connection pool size per host"))
+    render_processes: int = field(
+        default=2, metadata=_doc("processes that render tenant-written templates (started on first use)")
+    )
+    template_time_limit: float = field(
+        default=1.0, metadata=_doc("seconds one template render may take; past it the render is stopped")
+    )
     log_level: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR"))
 
     @classmethod
@@ -78,6 +90,10 @@ class Settings:
         values.update(overrides)
         settings = cls(**values)
         settings.schedule()  # fail fast on a bad schedule
+        if settings.render_processes < 1:
+            raise SettingsError(f"{PREFIX}RENDER_PROCESSES must be at least 1")
+        if not settings.template_time_limit > 0:
+            raise SettingsError(f"{PREFIX}TEMPLATE_TIME_LIMIT must be positive")
         if not settings.secret_key and not settings.is_sqlite:
             raise SettingsError(
                 f"{PREFIX}SECRET_KEY is required with {settings.database_url.split(':', 1)[0]}: every process "

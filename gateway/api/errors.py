@@ -1,4 +1,4 @@
-"""Errors as JSON ``{"status_code", "detail", "extra"?}`` (contract §9); nothing answers 500 for bad input."""
+"""Errors as JSON ``{"status_code", "detail", "extra"?}``; nothing answers 500 for bad input."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.groupcommit import DatabaseUnavailable
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 
 __all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found", "template_unprocessable"]
 
@@ -48,11 +49,13 @@ def conflict(message: str) -> HTTPException:
     return HTTPException(status_code=409, detail=message)
 
 
-def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any]]:
+def _body(
+    status: int, detail: str, extra: Any = None, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     content: dict[str, Any] = {"status_code": status, "detail": detail}
     if extra:
         content["extra"] = extra
-    return Response(content, status_code=status, media_type=MediaType.JSON)
+    return Response(content, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -66,6 +69,12 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     return _body(400, detail, exc.extra)
 
 
+def _service(_: Request[Any, Any, Any], exc: ServiceError) -> Response[dict[str, Any]]:
+    if isinstance(exc, Invalid):
+        return _body(422, str(exc), [{"key": exc.field, "message": exc.message}])
+    return _body(404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400, str(exc))
+
+
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("database unavailable: %s", type(exc).__name__)
     return _body(503, "the database is unavailable; try again shortly")
@@ -73,13 +82,14 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, HTTPException):
-        return _body(exc.status_code, str(exc.detail), exc.extra)
+        return _body(exc.status_code, str(exc.detail), exc.extra, exc.headers)  # keeps Retry-After
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _body(500, "internal error")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: _validation,
+    ServiceError: _service,
     DatabaseUnavailable: _unavailable,
     OperationalError: _unavailable,
     DBAPIError: _unavailable,

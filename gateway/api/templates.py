@@ -1,4 +1,4 @@
-"""``POST /v1/templates/preview``: the exact request a template would produce (contract §4.2)."""
+"""``POST /v1/templates/preview``: the exact request a template would produce."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, post
 from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 
 from gateway.api.auth import Principal, provide_principal
 from gateway.api.errors import Unprocessable, template_unprocessable
@@ -16,9 +17,10 @@ from gateway.api.webhooks import load_webhook
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
 from gateway.core.signing import PREVIEW_SECRET
 from gateway.core.templating import TemplateError
+from gateway.core.templating.pool import RenderUnavailable
 from gateway.delivery.engine import ConnectorMissing, signature_headers
-from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
+from gateway.services.events import InvalidEvent, prepare_event
 
 __all__ = ["TemplatesController"]
 
@@ -98,9 +100,11 @@ class TemplatesController(Controller):
         except InvalidEvent as exc:
             raise Unprocessable("event." + exc.field, exc.message) from None
         try:
-            body, headers = runtime.engine.build_request(row, prepared.envelope, MESSAGE_ID, cache=False)
+            body, headers = await runtime.engine.build_request(row, prepared.envelope, MESSAGE_ID, cache=False)
         except TemplateError as exc:
             raise template_unprocessable(exc) from None
+        except RenderUnavailable as exc:
+            raise ServiceUnavailableException(str(exc)) from None
         except ConnectorMissing as exc:
             raise Unprocessable("connector", str(exc)) from None
         except Exception as exc:  # a plugin connector's render raised

@@ -1,4 +1,4 @@
-"""Webhook actions: rotate-secret, enable, disable, test, deliveries, recover (contract §4, §7)."""
+"""Webhook actions: rotate-secret, enable, disable, test, deliveries, recover."""
 
 from __future__ import annotations
 

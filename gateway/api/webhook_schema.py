@@ -1,4 +1,4 @@
-"""Request bodies of ``/v1/webhooks`` and their validation into column values (contract §4)."""
+"""Request bodies of ``/v1/webhooks`` and their validation into column values."""
 
 from __future__ import annotations
 

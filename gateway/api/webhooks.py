@@ -1,4 +1,4 @@
-"""``/v1/webhooks``: create, list, read, update, delete (contract §4)."""
+"""``/v1/webhooks``: create, list, read, update, delete."""
 
 from __future__ import annotations
 

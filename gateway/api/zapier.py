@@ -16,8 +16,8 @@ from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsub
 from gateway.api.webhooks import create_webhook_row, delete_webhook_row, load_webhook
 from gateway.core.catalog import SUBSCRIBABLE
 from gateway.core.webhook_object import iso
-from gateway.db.projects import seen_projects
 from gateway.runtime import Runtime
+from gateway.services.projects import seen_projects
 
 __all__ = ["ZapierController"]
 

@@ -2,7 +2,7 @@
 
 The samples use Blue's nested record shape (record -> todoList -> project -> company) with one
 fixed company (``company_1``), project (``project_1``) and lists (``list_1``, ``list_2``), so the
-project id of every sample can be derived by :func:`derive_project_id` (contract §3.1).
+project id of every sample can be derived by :func:`derive_project_id`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class EventType:
     sample: dict[str, Any] = field(hash=False, repr=False)
 
 
-# --- project id derivation (contract §3.1) -------------------------------------------------------
+# --- project id derivation -------------------------------------------------------
 
 _PROJECT_ID_PATHS: tuple[tuple[str, ...], ...] = (
     ("todoList", "projectId"),
@@ -307,7 +307,7 @@ def _event(name: str, group: str, description: str, previous: Any, current: Any)
     return EventType(name, group, description, copy.deepcopy(sample))
 
 
-# --- the catalog (contract §8) -------------------------------------------------------------------
+# --- the catalog -------------------------------------------------------------------
 
 _REC = "record"
 _CHK = "checklist"
@@ -486,7 +486,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _comment_value("Venue options and quotes are in the shared folder."),
     ),
 )
-"""Every subscribable Blue event type, in the order of contract §8."""
+"""Every subscribable Blue event type, grouped by family."""
 
 HEALTH_CHECK = EventType(
     name="WEBHOOK_HEALTH_CHECK",

@@ -1,4 +1,4 @@
-"""Webhook record filters (CONTRACT §4.1): compile a filter spec once, evaluate it cheaply per event.
+"""Webhook record filters: compile a filter spec once, evaluate it cheaply per event.
 
 A filter spec is a JSON object::
 

@@ -1,4 +1,4 @@
-"""The in-memory matching index: event type -> candidate webhooks, per company (contract §3.1, §4)."""
+"""The in-memory matching index: event type -> candidate webhooks, per company."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The retry schedule (contract §7): parsing, jitter and ``Retry-After``."""
+"""The retry schedule: parsing, jitter and ``Retry-After``."""
 
 from __future__ import annotations
 

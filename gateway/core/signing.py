@@ -1,4 +1,4 @@
-"""Signatures of outbound deliveries and of Blue's own inbound webhooks (contract §6, §3.2)."""
+"""Signatures of outbound deliveries and of Blue's own inbound webhooks."""
 
 from __future__ import annotations
 

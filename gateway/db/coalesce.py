@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.db.groupcommit import GroupCommitter
+from gateway.db.groupcommit import DatabaseUnavailable, GroupCommitter
 
 __all__ = ["Coalescer"]
 
@@ -64,11 +64,23 @@ class Coalescer(Generic[I, R]):
         items = [item for item, _ in group]
         try:
             results = await self._committer.submit(lambda conn: self._batch(conn, items))
+        except DatabaseUnavailable as exc:
+            _fail(group, exc)  # no item can succeed: retrying each alone would only add load
+            return
         except Exception as exc:
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(exc)
+            if len(group) == 1:
+                _fail(group, exc)
+                return
+            # One item's row could not be written (unserialisable, a constraint): each item is tried
+            # alone, so only the callers whose item fails get the error.
+            await asyncio.gather(*(self._run([entry]) for entry in group))
             return
         for (_, future), result in zip(group, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+def _fail(group: list[tuple[I, asyncio.Future[R]]], exc: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc)

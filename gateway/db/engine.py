@@ -1,4 +1,4 @@
-"""The one place that turns a database URL into an engine (STYLE habit 3)."""
+"""The one place that turns a database URL into an engine."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["DatabaseUnavailable", "GroupCommitter", "WriteOp"]
@@ -124,8 +124,18 @@ class GroupCommitter:
 
     @staticmethod
     def _fail(fut: asyncio.Future[Any], exc: Exception) -> None:
-        if isinstance(exc, (OperationalError, DBAPIError, OSError)) and not isinstance(exc, IntegrityError):
+        if _unreachable(exc):
             log.warning("database write failed: %s", type(exc).__name__)
             exc = DatabaseUnavailable(str(exc.__class__.__name__))
         if not fut.done():
             fut.set_exception(exc)
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database (not one operation's rows) failed: a lost connection, an outage, a timeout.
+
+    Anything else (a constraint, a value the column refuses) belongs to the operation that wrote it.
+    """
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -1,4 +1,4 @@
-"""The one place that turns a broker URL into a taskiq broker (STYLE habit 3)."""
+"""The one place that turns a broker URL into a taskiq broker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The delivery engine: claim a delivery, render through its connector, sign, send, record (contract §6, §7)."""
+"""The delivery engine: claim a delivery, render through its connector, sign, send, record."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from gateway.core.retry import RetrySchedule
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
+from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.delivery.ledger import AttemptRecord, Ledger
 from gateway.delivery.ratelimit import UrlPacer
@@ -143,6 +144,7 @@ class DeliveryEngine:
         sender: Sender,
         secretbox: SecretBox,
         compile_template: Callable[[Mapping[str, Any] | None, str], Any],
+        renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -151,6 +153,7 @@ class DeliveryEngine:
         self._sender = sender
         self._secretbox = secretbox
         self._compile_template = compile_template
+        self._renderer = renderer
         self._on_disabled = on_webhook_disabled
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
@@ -282,12 +285,13 @@ class DeliveryEngine:
         if await self.ledger.record(record):
             self._on_disabled(row.id)
 
-    def build_request(
+    async def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True
     ) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers of one attempt (signed).
 
-        Raises :class:`ConnectorMissing`, :class:`SecretUnreadable`, or whatever the connector's render raised.
+        Raises :class:`ConnectorMissing`, :class:`SecretUnreadable`, :class:`RenderUnavailable`, or whatever
+        the connector's render raised. A tenant's Jinja renders in a render process (see ``RenderPool``).
 
         ``cache=False`` compiles the row afresh (previews of unsaved templates).
         """
@@ -295,11 +299,17 @@ class DeliveryEngine:
         if connector is None:
             raise ConnectorMissing(f"connector_unavailable: {row.connector!r} is not loaded")
         prepared = self._prepare(row, cache=cache)
-        view = prepared.view
+        event, view = DeliveryContext.from_envelope(payload), prepared.view
         if (view.status, view.enabled, view.updated_at) != (row.status, row.enabled, row.updated_at):
             # Health changes keep the version (and so the cached view): carry the row's state as claimed.
             view = dataclasses.replace(view, status=row.status, enabled=row.enabled, updated_at=row.updated_at)
-        request = connector.render(DeliveryContext.from_envelope(payload), view)
+        request = await self._renderer.call(
+            view.template,
+            lambda template: connector.render(
+                event, view if template is view.template else dataclasses.replace(view, template=template)
+            ),
+            tenant=str(getattr(row, "company_id", None) or row.id),
+        )
         headers = {**prepared.header_values, **request.headers}
         headers["Content-Type"] = request.content_type
         headers["x-blue-event"] = str(payload.get("event", ""))
@@ -314,7 +324,7 @@ class DeliveryEngine:
     ) -> tuple[SendResult | None, Outcome]:
         """Render, sign, send and classify one attempt; no bookkeeping. ``None`` result: nothing was sent."""
         try:
-            body, headers = self.build_request(row, payload, message_id)
+            body, headers = await self.build_request(row, payload, message_id)
         except ConnectorMissing as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=str(exc))
         except SecretUnreadable as exc:
@@ -322,6 +332,8 @@ class DeliveryEngine:
             return None, Outcome(OutcomeKind.RETRY, reason=str(exc))
         except TemplateError as exc:
             return None, Outcome(OutcomeKind.FAIL, reason=f"template_error: {exc}")
+        except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
+            return None, Outcome(OutcomeKind.RETRY, reason=f"render_unavailable: {exc}")
         except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
             return None, Outcome(OutcomeKind.FAIL, reason=f"connector_error: {type(exc).__name__}: {exc}")
         connector = self._connectors.get(row.connector)

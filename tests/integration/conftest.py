@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -10,6 +11,7 @@ import pytest
 
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
+from tests.conftest import Gateway, GatewayFactory
 from tests.integration.services import POSTGRES_ADMIN_DSN, SERVICES, require
 from tests.integration.tcpproxy import TcpProxy
 
@@ -17,6 +19,13 @@ from tests.integration.tcpproxy import TcpProxy
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, migrated with Alembic, dropped afterwards."""
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """The database of :func:`pg_url`, for fixtures that choose their database themselves."""
     require("postgresql")
     name = f"bg_test_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
@@ -47,3 +56,15 @@ async def proxy_to() -> AsyncIterator[Callable[[str], Awaitable[TcpProxy]]]:
     yield start
     for proxy in proxies:
         await proxy.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def gateway_on(request: pytest.FixtureRequest, gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
+    """The gateway on the embedded SQLite and on PostgreSQL (which refuses more at the column level)."""
+    if request.param == "sqlite":
+        yield await gateway_factory()
+        return
+    async with fresh_pg_database() as url:
+        gw = await gateway_factory(database_url=url)
+        yield gw
+        await gw.stop()

@@ -200,8 +200,8 @@ async def test_unsafe_or_broken_templates_are_refused_at_save(gateway: Gateway, 
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ("{% for i in range(10**9) %}{% endfor %}", "time limit"),
-        ("{% for i in range(10**9) %}{% for j in range(10**9) %}{% endfor %}{% endfor %}", "time limit"),
+        ("{% for i in range(10**9) %}{% endfor %}", "range too big"),
+        ("{% for i in range(10**5) %}{% for j in range(10**5) %}{% endfor %}{% endfor %}", "time limit"),
         ("{{ 'x' * 10000000 }}", "exceed"),
         ("{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}", "exceed"),
     ],

@@ -1,4 +1,4 @@
-"""The event catalog (contract §8) and project id derivation (contract §3.1)."""
+"""The event catalog and project id derivation."""
 
 from __future__ import annotations
 

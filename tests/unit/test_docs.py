@@ -1,4 +1,4 @@
-"""Docs that must not drift (STYLE habit 10): settings, CLI commands, connectors, signatures, metrics, links,
+"""Docs that must not drift: settings, CLI commands, connectors, signatures, metrics, links,
 built-in templates, template helpers, the Zapier flat keys and the REST Hooks paths.
 
 Every check reads its list from the code, so a new setting, command, option, connector, signature header

@@ -1,4 +1,4 @@
-"""Unit tests for gateway.core.filters (CONTRACT §4.1)."""
+"""Unit tests for gateway.core.filters."""
 
 from __future__ import annotations
 

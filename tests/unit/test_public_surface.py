@@ -1,4 +1,4 @@
-"""The public surface is what ``__all__`` says, and importing a module connects to nothing (STYLE habit 2)."""
+"""The public surface is what ``__all__`` says, and importing a module connects to nothing."""
 
 from __future__ import annotations
 

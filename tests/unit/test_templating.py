@@ -1,4 +1,4 @@
-"""Unit tests for gateway.core.templating (CONTRACT §4.2): specs, helpers, sandbox and bounds."""
+"""Unit tests for gateway.core.templating: specs, helpers, sandbox and bounds."""
 
 from __future__ import annotations
 
@@ -464,8 +464,15 @@ def test_templates_cannot_read_the_environment(monkeypatch: pytest.MonkeyPatch) 
 # Bounds: time
 
 
-def test_huge_range_loop_hits_the_time_limit() -> None:
-    error = render_error("{% for i in range(10**9) %}{% endfor %}")
+def test_ranges_are_capped_by_the_jinja_sandbox() -> None:
+    assert render("{{ range(100000)|length }}|{{ range(100000)|list|length }}") == "100000|100000"
+    for body in ("{% for i in range(10**9) %}{% endfor %}", "{{ range(100001)|list|length }}"):
+        error = render_error(body)
+        assert "Range too big" in error.reason and "MAX_RANGE (100000)" in error.reason
+
+
+def test_nested_loops_hit_the_time_limit() -> None:
+    error = render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
     assert "render time limit exceeded" in error.reason
 
 
@@ -569,7 +576,9 @@ def test_render_error_carries_the_template_line() -> None:
 
 
 def test_concurrent_renders_are_isolated() -> None:
-    slow = compile_template({"body": "{% for i in range(10**9) %}{% endfor %}"}, time_limit=0.3)
+    slow = compile_template(
+        {"body": "{% for i in range(10**5) %}{% for j in range(10**5) %}{% endfor %}{% endfor %}"}, time_limit=0.3
+    )
     fast = compile_template({"body": "{{ webhook.name|tojson }}"})
     errors: list[str] = []
     bodies: list[bytes] = []

@@ -1,4 +1,4 @@
-"""Payload templates (CONTRACT §4.2): compile a template spec once, render it safely per delivery.
+"""Payload templates: compile a template spec once, render it safely per delivery.
 
 Template specs
 --------------
@@ -48,9 +48,11 @@ The sandbox
   must stay under ``max_value_bytes`` (default 4 MiB), estimated *before* allocating for the operations
   that can amplify (``*``, ``**``, ``+``, ``%``, ``~``, ``center``/``ljust``/``rjust``/``zfill``/
   ``replace``/``join``/``format``/``indent``/``wordwrap``/``batch``/``slice``/``sum``); sizes count
-  shared references as often as they would print, so ``[x, x]`` doubling chains are caught. ``range()``
-  is lazy: unbounded inside ``{% for %}`` (the deadline stops it) and at most 200 000 items when
-  materialised elsewhere (``range(n)|list``).
+  shared references as often as they would print, so ``[x, x]`` doubling chains are caught. ``range()`` is
+  Jinja's ``safe_range``: at most ``MAX_RANGE`` (100 000) items.
+* **Isolation**: a spec holding Jinja a tenant wrote (a ``body`` or ``headers``) carries a
+  :class:`~gateway.core.templating.rendering.TemplateRecipe`; :class:`~gateway.core.templating.pool.RenderPool`
+  renders such templates in separate processes and kills one whose render overruns the time limit.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from gateway.core.templating.limits import (
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
 )
-from gateway.core.templating.rendering import CompiledTemplate, is_json_content_type
+from gateway.core.templating.rendering import CompiledTemplate, TemplateRecipe, is_json_content_type
 from gateway.core.templating.source import _compile_jinja
 
 DEFAULT_CONTENT_TYPE: Final = "application/json"
@@ -142,6 +142,13 @@ def compile_template(
         "max_value_bytes": max_value_bytes,
     }
 
+    named: dict[str, str] = {}
+
+    def load(name: Any) -> str:
+        source = _load_named(name, loader)
+        named[name] = source
+        return source
+
     def build(current: Mapping[str, Any] | None, fallback: Mapping[str, Any] | None) -> CompiledTemplate:
         if current is None or (isinstance(current, Mapping) and not current):
             if fallback:
@@ -178,7 +185,7 @@ def compile_template(
         if kind == "body":
             template = _compile_jinja(current["body"], "template.body")
         else:
-            template = _compile_jinja(_load_named(current["name"], loader), "template.name")
+            template = _compile_jinja(load(current["name"]), "template.name")
         return CompiledTemplate(
             kind="jinja",
             content_type=content_type or DEFAULT_CONTENT_TYPE,
@@ -187,7 +194,13 @@ def compile_template(
             **limits,
         )
 
-    return build(spec, default)
+    compiled = build(spec, default)
+    # Only the caller's ``spec`` is tenant-written: a ``body`` or header in it is Jinja someone else wrote,
+    # while named templates and the ``default`` are the gateway's own sources.
+    tenant_jinja = isinstance(spec, Mapping) and ("body" in spec or bool(spec.get("headers")))
+    if tenant_jinja:
+        compiled.recipe = TemplateRecipe(spec=spec, default=default, named=named, **limits)
+    return compiled
 
 
 def _load_named(name: Any, loader: Callable[[str], str] | None) -> str:

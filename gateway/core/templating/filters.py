@@ -17,7 +17,6 @@ from jinja2.filters import do_join, make_attrgetter
 from jinja2.runtime import Undefined
 from markupsafe import Markup
 
-from gateway.core.templating.guards import _SafeRange
 from gateway.core.templating.limits import _DICT_VIEWS, _require_state
 
 _MAX_DATE_FORMAT_CHARS: Final = 256
@@ -30,7 +29,7 @@ def _json_default(value: Any) -> Any:
         return None
     if isinstance(value, type({}.items())):
         return [list(pair) for pair in cast(Any, value)]
-    if isinstance(value, (set, frozenset, _SafeRange, types.GeneratorType, *_DICT_VIEWS)):
+    if isinstance(value, (set, frozenset, range, types.GeneratorType, *_DICT_VIEWS)):
         return list(cast(Any, value))
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")

@@ -2,8 +2,7 @@
 
 :class:`_GuardTransformer` runs on the parsed template at compile time, so every ``{% for %}`` iterates
 through a deadline-checking wrapper, every list/tuple/dict literal and ``~`` is size-checked and every
-output chunk is finalized (and charged) at render time. ``range()`` is lazy here too: unbounded inside
-``{% for %}``, budgeted when materialised.
+output chunk is finalized (and charged) at render time.
 """
 
 from __future__ import annotations
@@ -17,56 +16,6 @@ from jinja2.runtime import Context, Undefined, markup_join, str_join
 from jinja2.visitor import NodeTransformer
 
 from gateway.core.templating.limits import _require_state
-
-
-class _SafeRange:
-    """``range()`` for templates: lazy, with deadline checks and a budget when materialised."""
-
-    __slots__ = ("_range",)
-
-    def __init__(self, rng: range) -> None:
-        self._range = rng
-
-    def __len__(self) -> int:
-        return len(self._range)
-
-    def __bool__(self) -> bool:
-        return bool(self._range)
-
-    def __contains__(self, item: object) -> bool:
-        if isinstance(item, int):
-            return item in self._range
-        if isinstance(item, float) and item.is_integer():
-            return int(item) in self._range
-        return False
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return _SafeRange(self._range[index])
-        return self._range[index]
-
-    def __iter__(self) -> Iterator[int]:
-        return _budgeted(iter(self._range))
-
-    def __reversed__(self) -> Iterator[int]:
-        return _budgeted(reversed(self._range))
-
-    def __repr__(self) -> str:
-        return repr(self._range)
-
-
-def _budgeted(iterator: Iterator[int]) -> Iterator[int]:
-    state = _require_state()
-    for count, item in enumerate(iterator, 1):
-        if not count & 1023:
-            state.tick()
-            state.charge_range(1024)
-        yield item
-
-
-def _safe_range(*args: int) -> _SafeRange:
-    """The ``range`` global."""
-    return _SafeRange(range(*args))
 
 
 class _LoopIterable:
@@ -83,7 +32,7 @@ class _LoopIterable:
     def __iter__(self) -> Iterator[Any]:
         state = _require_state()
         source = self._source
-        iterator = iter(source._range) if isinstance(source, _SafeRange) else iter(source)
+        iterator = iter(source)
         tick = state.tick
         for item in iterator:
             tick()

@@ -28,7 +28,6 @@ MAX_HEADER_VALUE_BYTES: Final = 8192
 MAX_FIELDS: Final = 200
 """Most entries in a ``fields`` template."""
 
-_MAX_RANGE_ITEMS: Final = 200_000
 _SIZE_CACHE_MAX: Final = 50_000
 _SIZE_CACHE_MIN_UNITS: Final = 256
 
@@ -71,13 +70,12 @@ def _children(obj: Any) -> tuple[Iterable[Any], int]:
 class _RenderState:
     """Per-render bookkeeping: the deadline, the value/buffer budget and a size cache."""
 
-    __slots__ = ("_sizes", "deadline", "max_value", "produced", "range_items", "root")
+    __slots__ = ("_sizes", "deadline", "max_value", "produced", "root")
 
     def __init__(self, deadline: float, max_value: int, root: Mapping[str, Any]) -> None:
         self.deadline = deadline
         self.max_value = max_value
         self.produced = 0
-        self.range_items = 0
         self.root = root
         self._sizes: dict[int, tuple[Any, int]] = {}
 
@@ -106,14 +104,6 @@ class _RenderState:
         self.produced += size
         if self.produced > self.max_value:
             raise _LimitExceeded(f"output exceeds {self.max_value} bytes (including buffered output)")
-
-    def charge_range(self, items: int) -> None:
-        """Account ``items`` materialised ``range`` items."""
-        self.range_items += items
-        if self.range_items > _MAX_RANGE_ITEMS:
-            raise _LimitExceeded(
-                f"range too large: at most {_MAX_RANGE_ITEMS} range items may be used outside a for loop"
-            )
 
     def size_of(self, value: Any) -> int:
         """Approximate printed size of ``value``, counting shared references each time they print.

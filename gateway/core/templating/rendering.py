@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +36,38 @@ class RenderedBody:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class TemplateRecipe:
+    """How to compile a template again elsewhere: the spec, its default, the named sources it loaded and
+    its limits (all JSON values), so a render process builds exactly the template the gateway checked."""
+
+    spec: Mapping[str, Any] | None
+    default: Mapping[str, Any] | None
+    named: Mapping[str, str]
+    time_limit: float
+    max_output_bytes: int
+    max_value_bytes: int
+
+    @functools.cached_property
+    def json(self) -> bytes:
+        """The recipe as JSON (what a render process receives)."""
+        return orjson.dumps(
+            {
+                "spec": self.spec,
+                "default": self.default,
+                "named": self.named,
+                "time_limit": self.time_limit,
+                "max_output_bytes": self.max_output_bytes,
+                "max_value_bytes": self.max_value_bytes,
+            }
+        )
+
+    @functools.cached_property
+    def key(self) -> str:
+        """A digest of :attr:`json`: render processes keep compiled templates under it."""
+        return hashlib.blake2b(self.json, digest_size=16).hexdigest()
+
+
 def is_json_content_type(content_type: str) -> bool:
     """Whether ``content_type`` is ``application/json`` or a ``+json`` type (parameters ignored)."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -51,6 +85,7 @@ class CompiledTemplate:
         "kind",
         "max_output_bytes",
         "max_value_bytes",
+        "recipe",
         "time_limit",
     )
 
@@ -75,6 +110,9 @@ class CompiledTemplate:
         self.time_limit = time_limit
         self.max_output_bytes = max_output_bytes
         self.max_value_bytes = max_value_bytes
+        self.recipe: TemplateRecipe | None = None
+        """Set when the spec holds Jinja a tenant wrote (a body or headers): such templates render in a
+        separate process (see :mod:`gateway.core.templating.pool`); ``None`` for trusted ones."""
 
     @property
     def header_names(self) -> list[str]:

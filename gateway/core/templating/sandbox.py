@@ -15,7 +15,12 @@ from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.runtime import ChainableUndefined, Context, LoopContext, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+    safe_range,
+)
 from jinja2.tests import TESTS as DEFAULT_TESTS
 from markupsafe import Markup
 
@@ -34,8 +39,6 @@ from gateway.core.templating.guards import (
     _finalize,
     _loop_guard,
     _LoopIterable,
-    _safe_range,
-    _SafeRange,
     _value_guard,
 )
 from gateway.core.templating.jsonpath import _jsonpath, _jsonpath_first
@@ -92,7 +95,7 @@ def _check_call(state: _RenderState, obj: Any, args: tuple[Any, ...], kwargs: di
         raise SecurityError(f"calling a {type(obj).__name__!r} object is not allowed in templates")
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", "?")
-    if isinstance(owner, (LoopContext, _SafeRange)) or type(owner).__module__ == "jinja2.runtime":
+    if isinstance(owner, LoopContext) or type(owner).__module__ == "jinja2.runtime":
         return args
     for kinds, allowed in _METHOD_ALLOW:
         if isinstance(owner, kinds):
@@ -168,7 +171,7 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
         self.blue_gw_concat = _concat_guard
         self.globals.clear()
         self.globals.update(
-            {"range": _safe_range, "dict": dict, "jsonpath": _jsonpath, "jsonpath_first": _jsonpath_first}
+            {"range": safe_range, "dict": dict, "jsonpath": _jsonpath, "jsonpath_first": _jsonpath_first}
         )
         filters: dict[str, Callable[..., Any]] = {}
         for name, func in DEFAULT_FILTERS.items():

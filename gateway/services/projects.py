@@ -1,4 +1,4 @@
-"""The projects a company's gateway has seen: in its recent events and in its webhooks' project lists.
+"""Projects service: the projects a company has seen in its recent events and in its webhooks' project lists.
 
 The gateway keeps no project table (projects are Blue's); this is what a picker, such as the Zapier app's
 project dropdown, can offer without asking Blue.
