@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench install clean
+.PHONY: run test lint typecheck unit bench install clean node-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The Zapier app's packages, exactly as locked, when Node is here (its test skips without it, fails in CI).
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		cd integrations/zapier && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; \
+	fi
+
+test: lint typecheck node-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

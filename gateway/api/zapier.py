@@ -1,4 +1,4 @@
-"""Zapier REST Hooks: subscribe, unsubscribe, samples and the auth test."""
+"""Zapier REST Hooks: subscribe, unsubscribe, samples, the auth test and the project picker."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from gateway.api.schemas import IdRef, ZapierMe, ZapierSubscription, ZapierUnsub
 from gateway.api.webhook_schema import ProjectId, WebhookUrl
 from gateway.api.webhooks import WEBHOOKS
 from gateway.core.catalog import SUBSCRIBABLE
+from gateway.core.webhook_object import iso
+from gateway.runtime import Runtime
 from gateway.services.errors import Invalid, NotFound
+from gateway.services.projects import seen_projects
 from gateway.services.webhooks import WebhookService
 
 __all__ = ["ZapierController"]
@@ -29,6 +32,14 @@ class SubscribeIn(msgspec.Struct):
     target_url: WebhookUrl | None = None
     hookUrl: WebhookUrl | None = None
     projectId: ProjectId | None = None
+
+
+class ZapierProject(msgspec.Struct):
+    """A project for the Zapier app's dropdown: its id, its name when an event carried one, its last event."""
+
+    id: str
+    name: str | None
+    lastEventAt: str | None
 
 
 class ZapierController(Controller):
@@ -90,3 +101,10 @@ class ZapierController(Controller):
             role=principal.role,
             projects=sorted(principal.projects),
         )
+
+    @get("/projects", summary="Projects seen in the company's recent events and webhooks")
+    async def projects(self, runtime: Runtime, principal: Principal) -> list[ZapierProject]:
+        """The projects a Zap may be limited to; a project-admin token sees only its own projects."""
+        only = None if principal.is_company_admin else principal.projects
+        seen = await seen_projects(runtime.db, principal.company_id, only)
+        return [ZapierProject(id=p.id, name=p.name, lastEventAt=iso(p.last_event_at)) for p in seen]
