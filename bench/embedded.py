@@ -14,7 +14,7 @@ import aiohttp
 
 from bench.figures import Figures
 from bench.load import event_bodies, fire
-from bench.procs import Processes
+from bench.procs import BenchError, Processes
 from bench.scenarios import BATCH, Ctx, Probe, burst, latency, make_webhooks
 
 __all__ = ["Sizes", "gateway_ctx", "latency_pair", "run_embedded"]
@@ -76,37 +76,51 @@ async def run_embedded(
     if on_start is not None:
         on_start(procs.gateway_pid)
     async with gateway_ctx(gateway, token, receiver, concurrency, timeout) as ctx:
-        await make_webhooks(ctx, "b", 1, "p-b")
-        log("(b) warm-up")
-        await burst(ctx, "b", event_bodies("warm", 500, BATCH, project="p-b"), "/v1/events/batch", 1)
-        for name, count in (("2k", sizes.small), ("10k", sizes.large)):
-            log(f"(b) {count:,} events in batches of {BATCH} → one webhook")
-            got = await burst(
-                ctx, "b", event_bodies(f"b{name}", count, BATCH, project="p-b"), "/v1/events/batch", 1
-            )
-            figures.values[f"b.batch_{name}_dps"] = got.per_s
-        log(f"(b) {sizes.large:,} single posts, {concurrency} clients → one webhook")
-        got = await burst(ctx, "b", event_bodies("bsingle", sizes.large, project="p-b"), "/v1/events", 1)
-        figures.values["b.single_dps"] = got.per_s
-        figures.values["ingest.single_rps"] = got.load.requests_per_s
-        figures.values["ingest.single_p50_ms"] = got.load.p(0.5)
-
-        await latency_pair(ctx, figures, "c", sizes, log)
-
-        await make_webhooks(ctx, "d", 100, "p-d")
-        log(f"(d) fan-out: {sizes.fanout_events:,} events x 100 webhooks")
-        bodies = event_bodies("d", sizes.fanout_events, BATCH, project="p-d")
-        figures.values["d.fanout_dps"] = (await burst(ctx, "d", bodies, "/v1/events/batch", 100)).per_s
-
-        await make_webhooks(ctx, "e", 1, "p-e")
-        log(f"(e) ingest p50 with 1 webhook for the project ({sizes.ingest_probe} sequential posts)")
-        figures.values["e.p50_ms_1"] = await _ingest_p50(ctx, "e1", sizes.ingest_probe)
-        log(f"(e) creating {sizes.many - 1:,} more webhooks in the company (other projects)")
-        others = [f"p-e-{i}" for i in range(sizes.many - 1)]
-        await make_webhooks(ctx, "eo", sizes.many - 1, "", projects=others)
-        log(f"(e) ingest p50 with {sizes.many:,} webhooks in the company")
-        figures.values["e.p50_ms_many"] = await _ingest_p50(ctx, "e2", sizes.ingest_probe)
+        # Each scenario stands alone: one that times out still leaves the others' figures.
+        for key, part in (("b", _b), ("c", _c), ("d", _d), ("e", _e)):
+            try:
+                await part(ctx, figures, sizes, log)
+            except BenchError as exc:
+                figures.errors[key] = str(exc)
+                log(f"({key}) failed: {exc}")
     procs.stop("gateway")
+
+
+async def _b(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "b", 1, "p-b")
+    log("(b) warm-up")
+    await burst(ctx, "b", event_bodies("warm", 500, BATCH, project="p-b"), "/v1/events/batch", 1)
+    for name, count in (("2k", sizes.small), ("10k", sizes.large)):
+        log(f"(b) {count:,} events in batches of {BATCH} → one webhook")
+        got = await burst(ctx, "b", event_bodies(f"b{name}", count, BATCH, project="p-b"), "/v1/events/batch", 1)
+        figures.values[f"b.batch_{name}_dps"] = got.per_s
+    log(f"(b) {sizes.large:,} single posts, {ctx.concurrency} clients → one webhook")
+    got = await burst(ctx, "b", event_bodies("bsingle", sizes.large, project="p-b"), "/v1/events", 1)
+    figures.values["b.single_dps"] = got.per_s
+    figures.values["ingest.single_rps"] = got.load.requests_per_s
+    figures.values["ingest.single_p50_ms"] = got.load.p(0.5)
+
+
+async def _c(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await latency_pair(ctx, figures, "c", sizes, log)
+
+
+async def _d(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "d", 100, "p-d")
+    log(f"(d) fan-out: {sizes.fanout_events:,} events x 100 webhooks")
+    bodies = event_bodies("d", sizes.fanout_events, BATCH, project="p-d")
+    figures.values["d.fanout_dps"] = (await burst(ctx, "d", bodies, "/v1/events/batch", 100)).per_s
+
+
+async def _e(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "e", 1, "p-e")
+    log(f"(e) ingest p50 with 1 webhook for the project ({sizes.ingest_probe} sequential posts)")
+    figures.values["e.p50_ms_1"] = await _ingest_p50(ctx, "e1", sizes.ingest_probe)
+    log(f"(e) creating {sizes.many - 1:,} more webhooks in the company (other projects)")
+    others = [f"p-e-{i}" for i in range(sizes.many - 1)]
+    await make_webhooks(ctx, "eo", sizes.many - 1, "", projects=others)
+    log(f"(e) ingest p50 with {sizes.many:,} webhooks in the company")
+    figures.values["e.p50_ms_many"] = await _ingest_p50(ctx, "e2", sizes.ingest_probe)
 
 
 async def _ingest_p50(ctx: Ctx, prefix: str, count: int) -> float:
