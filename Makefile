@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+
 .PHONY: run test lint typecheck unit bench install clean node-deps
+=======
+.PHONY: run test lint typecheck unit bench bench-quick install clean
+>>>>>>> p-bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +41,12 @@ node-deps:
 test: lint typecheck node-deps
 	$(BIN)/python -m pytest
 
+# Every scenario in one run (~5 min): a table of targets, and bench/results.json. ARGS=--quick for a smoke run.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

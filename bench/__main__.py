@@ -1,61 +1,81 @@
-"""``python -m bench``: run every scenario and print the report (see :mod:`bench`)."""
+"""``python -m bench``: run every scenario in one go, print the targets and write ``bench/results.json``."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 
-from bench.baseline import DbResult, run_group_commit, run_merged_commit, run_per_transaction
+from bench.backlog import run_backlog
+from bench.ceiling import run_ceiling
+from bench.distributed import run_distributed
+from bench.embedded import Sizes, run_embedded
+from bench.figures import Figures
 from bench.isolation import run_isolation
 from bench.procs import BenchError, Processes
-from bench.report import Report, render
-from bench.scenarios import run_gateway_scenarios
+from bench.receiver import run
+from bench.report import RESULTS, render, targets, write
 
 __all__ = ["main", "parse_args"]
 
-QUICK = {"events": 400, "concurrency": 16, "isolation_events": 200}
-FULL = {"events": 5000, "concurrency": 64, "isolation_events": 2000}
+FULL = Sizes(
+    ceiling_s=5,
+    small=2000,
+    large=10000,
+    slow_rate_s=10,
+    fast_rate_s=10,
+    fanout_events=100,
+    many=10000,
+    ingest_probe=300,
+    isolation_events=1000,
+    pg_events=5000,
+    pending=100_000,
+)
+QUICK = Sizes(
+    ceiling_s=1.5,
+    small=300,
+    large=1000,
+    slow_rate_s=2,
+    fast_rate_s=2,
+    fanout_events=10,
+    many=300,
+    ingest_probe=60,
+    isolation_events=100,
+    pg_events=500,
+    pending=5000,
+)
+SCENARIOS = ("a", "bcde", "f", "g", "h")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark a real Blue Gateway locally.")
-    parser.add_argument("--events", type=int, default=None, help="events per scenario (default 5000)")
-    parser.add_argument("--concurrency", type=int, default=None, help="concurrent clients / tasks (default 64)")
     parser.add_argument(
-        "--webhooks", type=int, default=1, help="webhooks every event matches (default 1; 0 = ingest only)"
+        "--quick", action="store_true", help="small sizes, without (g) unless --only g: a smoke run"
     )
-    parser.add_argument("--quick", action="store_true", help=f"smoke run with {QUICK} (under 30 s)")
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent clients of bursts and (a)")
     parser.add_argument(
-        "--delivery-timeout",
-        type=float,
-        default=None,
-        help="seconds to wait for a phase's deliveries (default max(120, 0.1 s x events x webhooks))",
+        "--only",
+        action="append",
+        choices=SCENARIOS,
+        default=[],
+        help="run only these scenario groups (repeatable)",
     )
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for one burst's deliveries")
     parser.add_argument(
-        "--isolation-events", type=int, default=None, help="events per burst of scenario (f) (default 2000)"
+        "--results", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})"
     )
-    parser.add_argument(
-        "--slow-delay",
-        type=float,
-        default=1.0,
-        help="seconds the slow endpoint of (f) takes to answer (default 1)",
-    )
-    parser.add_argument("--skip-baseline", action="store_true", help="skip scenario (c)")
-    parser.add_argument("--skip-gateway", action="store_true", help="skip scenarios (a) and (b)")
-    parser.add_argument("--skip-isolation", action="store_true", help="skip scenario (f)")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra gateway setting, e.g. --set WEBHOOK_CONCURRENCY=256 (becomes BLUE_GATEWAY_NAME)",
+        help="gateway setting for every gateway, e.g. --set WEBHOOK_CONCURRENCY=256 (becomes BLUE_GATEWAY_NAME)",
     )
     args = parser.parse_args(argv)
     try:
@@ -65,85 +85,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         }
     except ValueError:
         parser.error("--set takes NAME=VALUE")
-    defaults = QUICK if args.quick else FULL
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.delivery_timeout is None:
-        args.delivery_timeout = max(120.0, 0.1 * args.events * args.webhooks)
-    if args.events < 1 or args.concurrency < 1 or args.isolation_events < 1 or args.webhooks < 0:
-        parser.error("--events, --isolation-events and --concurrency must be positive, --webhooks not negative")
-    if args.slow_delay <= 0:
-        parser.error("--slow-delay must be positive")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be positive")
+    args.sizes = QUICK if args.quick else FULL
+    # (g) alone starts four processes against PostgreSQL and Redis: more than a smoke run can afford
+    args.only = args.only or [s for s in SCENARIOS if not (args.quick and s == "g")]
     return args
 
 
 def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-async def _baselines(tmp: Path, args: argparse.Namespace) -> tuple[DbResult, DbResult, DbResult]:
-    n, c, w = args.events, args.concurrency, max(1, args.webhooks)
-    _log(f"(c) baseline: {n} events, one transaction each, {c} tasks")
-    per_tx = await run_per_transaction(tmp / "baseline.db", n, c, w)
-    _log(f"(c) the same writes through GroupCommitter, {c} tasks")
-    group = await run_group_commit(tmp / "groupcommit.db", n, c, w)
-    _log(f"(c) the same writes, group commit with merged statements, {c} tasks")
-    merged = await run_merged_commit(tmp / "merged.db", n, c, w)
-    return per_tx, group, merged
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # unwinds through the same cleanup as Ctrl-C
 
 
+async def _all(args: argparse.Namespace, procs: Processes, figures: Figures) -> None:
+    receiver = procs.start_receiver(keyed=("c", "gc"))
+    bad = procs.start_receiver({"slow": 1.0, "hang": float("inf")}, name="bad-receiver")
+    common = {"concurrency": args.concurrency, "timeout": args.timeout, "overrides": args.overrides, "log": _log}
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        (
+            "a",
+            lambda: run_ceiling(
+                procs, receiver, figures, seconds=args.sizes.ceiling_s, concurrency=args.concurrency, log=_log
+            ),
+        ),
+        (
+            "bcde",
+            lambda: run_embedded(
+                procs,
+                receiver,
+                figures,
+                args.sizes,
+                on_start=lambda pid: _log(f"  embedded gateway pid {pid}"),
+                **common,
+            ),
+        ),
+        ("f", lambda: run_isolation(procs, receiver, bad, figures, args.sizes, **common)),
+        ("g", lambda: run_distributed(procs, receiver, figures, args.sizes, **common)),
+        (
+            "h",
+            lambda: run_backlog(
+                procs, bad, figures, args.sizes, timeout=args.timeout, overrides=args.overrides, log=_log
+            ),
+        ),
+    ]
+    for name, step in steps:
+        if name not in args.only:
+            continue
+        started = time.monotonic()
+        try:
+            await step()
+        except (BenchError, OSError) as exc:  # one scenario failing still leaves the others' figures
+            figures.errors[name] = str(exc)
+            _log(f"({name}) failed: {exc}")
+        _log(f"({name}) took {time.monotonic() - started:.1f}s")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench; 0 on success, 1 when a check failed, 130 when interrupted."""
+    """Run the bench; 0 when every scenario ran, 1 when one failed, 130 when interrupted."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.monotonic()
-    report = Report(args.events, args.concurrency, args.webhooks, args.overrides, None, None, None, None)
+    figures = Figures()
     with tempfile.TemporaryDirectory(prefix="blue-gateway-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        procs = Processes(tmp)
+        procs = Processes(Path(tmp_name))
         try:
-            if not args.skip_baseline:  # first, while no gateway competes for the CPU
-                report.per_tx, report.group, report.merged = asyncio.run(_baselines(tmp, args))
-            if not (args.skip_gateway and args.skip_isolation):
-                receiver = procs.start_receiver({"slow": args.slow_delay}, keyed=("fast", "slow"))
-            if not args.skip_gateway:
-                _log("starting the gateway (SQLite in a temp dir)")
-                gateway, token = procs.start_gateway(args.overrides)
-                _log(
-                    f"gateway {gateway} (pid {procs.gateway_pid}), receiver {receiver}, settings {args.overrides}"
-                )
-                report.gateway = asyncio.run(
-                    run_gateway_scenarios(
-                        gateway,
-                        receiver,
-                        token,
-                        events=args.events,
-                        concurrency=args.concurrency,
-                        webhooks=args.webhooks,
-                        delivery_timeout=args.delivery_timeout,
-                        pid=procs.gateway_pid,
-                        log=_log,
-                    )
-                )
-                procs.stop("gateway")  # (f) starts its own gateways
-            if not args.skip_isolation:
-                report.isolation = asyncio.run(
-                    run_isolation(
-                        procs,
-                        receiver,
-                        events=args.isolation_events,
-                        delay=args.slow_delay,
-                        concurrency=args.concurrency,
-                        overrides=args.overrides,
-                        timeout=args.delivery_timeout,
-                        log=_log,
-                    )
-                )
+            run(_all(args, procs, figures))
         except BenchError as exc:
             _log(f"bench failed: {exc}")
             return 1
@@ -152,9 +162,17 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         finally:
             procs.stop_all()
-    render(report)
-    _log(f"done in {time.monotonic() - started:.1f}s")
-    return 0
+    judged = targets(figures)
+    render(figures, judged)
+    elapsed = time.monotonic() - started
+    write(
+        figures,
+        judged,
+        {"quick": args.quick, "settings": args.overrides, "seconds": round(elapsed, 1)},
+        args.results,
+    )
+    _log(f"done in {elapsed:.1f}s; wrote {args.results}")
+    return 1 if figures.errors else 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-__all__ = ["Body", "LoadResult", "event_bodies", "fire", "percentile", "sample_payload"]
+__all__ = ["Body", "LoadResult", "event_bodies", "fire", "hammer", "paced", "percentile", "sample_payload"]
 
 
 def sample_payload() -> dict[str, Any]:
@@ -33,16 +33,20 @@ def sample_payload() -> dict[str, Any]:
 Body = tuple[bytes, int]  # a serialised request body and the number of events it carries
 
 
-def event_bodies(prefix: str, count: int, batch: int = 1, *, keyed: bool = False) -> list[Body]:
+def event_bodies(
+    prefix: str, count: int, batch: int = 1, *, keyed: bool = False, project: str | None = None
+) -> list[Body]:
     """``count`` events with unique idempotency keys, as single bodies or ``{"events": [...]}`` of ``batch``.
 
     ``keyed``: each event's ``currentValue.id`` is its key too, so a keyed receiver group can tell
     which event a delivery carries (the key of event ``i`` is ``f"{prefix}-{i}"``, in body ``i // batch``).
+    ``project``: the events' ``projectId``, so that only the webhooks of that project match them.
     """
     base = sample_payload()
     found = base.get("currentValue")
     current: dict[str, Any] = found if isinstance(found, dict) else {}
-    events = [{**base, "id": f"{prefix}-{i}"} for i in range(count)]
+    extra = {"projectId": project} if project is not None else {}
+    events = [{**base, **extra, "id": f"{prefix}-{i}"} for i in range(count)]
     if keyed:
         for event in events:
             event["currentValue"] = {**current, "id": event["id"]}
@@ -72,6 +76,7 @@ class LoadResult:
     started_at: float = 0.0  # wall clock (time.time) of the first request
     wall_s: float = 0.0
     sent_at: list[float] = field(default_factory=list)  # wall clock when each body's request started
+    accepted_at: list[float] = field(default_factory=list)  # wall clock when each body's 202 arrived
 
     @property
     def events_per_s(self) -> float:
@@ -109,6 +114,7 @@ async def _worker(
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = type(exc).__name__
         result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+        result.accepted_at[index] = time.time()
         result.requests += 1
         result.statuses[status] += 1
         if status == 202:
@@ -128,7 +134,7 @@ async def fire(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     clients = max(1, min(concurrency, len(bodies)))
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
-    result = LoadResult(sent_at=[0.0] * len(bodies))
+    result = LoadResult(sent_at=[0.0] * len(bodies), accepted_at=[0.0] * len(bodies))
     async with aiohttp.ClientSession(
         connector=connector, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
     ) as session:
@@ -136,5 +142,68 @@ async def fire(
         result.started_at = time.time()
         t0 = time.perf_counter()
         await asyncio.gather(*(_worker(session, base_url + path, shared, result) for _ in range(clients)))
+        result.wall_s = time.perf_counter() - t0
+    return result
+
+
+async def hammer(url: str, body: bytes, headers: dict[str, str], *, seconds: float, concurrency: int) -> float:
+    """POST the same ``body`` from ``concurrency`` clients for ``seconds``; requests per second answered 2xx."""
+    done = 0
+    failed: Counter[int | str] = Counter()
+    stop_at = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def client() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                async with session.post(url, data=body) as resp:
+                    await resp.read()
+                    if 200 <= resp.status < 300:
+                        done += 1
+                    else:
+                        failed[resp.status] += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    if failed:
+        raise RuntimeError(f"{url}: answers other than 2xx: {dict(failed)}")
+    return done / wall
+
+
+async def paced(base_url: str, path: str, token: str, bodies: list[Body], *, rate: float) -> LoadResult:
+    """POST the bodies at a steady ``rate`` per second (each on its own task, so a slow answer delays none)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    result = LoadResult(sent_at=[0.0] * len(bodies), accepted_at=[0.0] * len(bodies))
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        url = base_url + path
+
+        async def one(index: int, body: bytes, carried: int) -> None:
+            result.sent_at[index] = time.time()
+            t0 = time.perf_counter()
+            try:
+                async with session.post(url, data=body) as resp:
+                    await resp.read()
+                    status: int | str = resp.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = type(exc).__name__
+            result.accepted_at[index] = time.time()
+            result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+            result.requests += 1
+            result.statuses[status] += 1
+            if status == 202:
+                result.accepted_events += carried
+
+        tasks = []
+        result.started_at = time.time()
+        t0 = time.perf_counter()
+        for index, (body, carried) in enumerate(bodies):
+            delay = t0 + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, body, carried)))
+        await asyncio.gather(*tasks)
         result.wall_s = time.perf_counter() - t0
     return result

@@ -135,7 +135,9 @@ class Processes:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def start_receiver(self, delays: dict[str, float] | None = None, keyed: tuple[str, ...] = ()) -> str:
+    def start_receiver(
+        self, delays: dict[str, float] | None = None, keyed: tuple[str, ...] = (), name: str = "receiver"
+    ) -> str:
         """Start ``python -m bench.receiver`` and return its base URL once it listens.
 
         ``delays`` maps a path group (``slow`` for ``/slow/...``) to the seconds it waits before answering;
@@ -145,26 +147,23 @@ class Processes:
         argv = [sys.executable, "-m", "bench.receiver", "--port", "0"]
         argv += [f"--delay={group}={seconds}" for group, seconds in (delays or {}).items()]
         argv += [f"--keyed={group}" for group in keyed]
-        proc = self._spawn("receiver", argv, env, subprocess.PIPE)
+        proc = self._spawn(name, argv, env, subprocess.PIPE)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
         if not line.startswith("READY "):
-            raise BenchError(f"receiver did not start: {line!r}\n{self.log_tail('receiver')}")
+            raise BenchError(f"{name} did not start: {line!r}\n{self.log_tail(name)}")
         return f"http://127.0.0.1:{int(line.split()[1])}"
 
-    def start_gateway(
-        self, overrides: dict[str, str] | None = None, timeout: float = 60.0, name: str = "gateway"
-    ) -> tuple[str, str]:
-        """Start ``blue-gateway serve``, wait for ``/healthz``, create a token; return (base URL, token).
-
-        ``overrides`` are extra ``BLUE_GATEWAY_*`` variables (``--set``), for experiments with settings.
-        ``name`` names its log and its SQLite file, so a second gateway starts on a fresh database.
-        """
-        env = {**gateway_env(self.tmp, "bench" if name == "gateway" else name), **(overrides or {})}
+    def start_bare(self, timeout: float = 30.0) -> str:
+        """Start the bare Litestar endpoint (:mod:`bench.bare`); its base URL once it answers."""
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         port = free_port()
-        proc = self._spawn(name, [_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)], env)
-        self.gateway_pid = proc.pid
+        proc = self._spawn("bare", [sys.executable, "-m", "bench.bare", "--port", str(port)], env)
         base = f"http://127.0.0.1:{port}"
+        self._wait_healthy("bare", proc, base, timeout)
+        return base
+
+    def _wait_healthy(self, name: str, proc: subprocess.Popen[bytes], base: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
@@ -172,24 +171,64 @@ class Processes:
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
-                        break
+                        return
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise BenchError(f"{name} not healthy after {timeout:.0f}s:\n{self.log_tail(name)}")
             time.sleep(0.1)
+
+    def cli(self, env: dict[str, str], *args: str) -> str:
+        """Run one ``blue-gateway`` command to its end; its stdout, or BenchError with its stderr."""
         done = subprocess.run(
-            [_cli(), "tokens", "create", "--company", "bench", "--user", "bench"],
-            cwd=self.tmp,
-            env=env,
-            capture_output=True,
-            timeout=120,
-            check=False,
+            [_cli(), *args], cwd=self.tmp, env=env, capture_output=True, timeout=120, check=False
         )
-        token = done.stdout.decode().strip()
-        if done.returncode != 0 or not token:
-            raise BenchError(f"tokens create failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-        return base, token
+        if done.returncode != 0:
+            raise BenchError(
+                f"blue-gateway {' '.join(args)} failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
+            )
+        return done.stdout.decode().strip()
+
+    def gateway_env(self, name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of the gateway called ``name``: its own SQLite file unless overridden."""
+        return {**gateway_env(self.tmp, "bench" if name == "gateway" else name), **(overrides or {})}
+
+    def start_gateway(
+        self,
+        overrides: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        name: str = "gateway",
+        *,
+        no_worker: bool = False,
+    ) -> tuple[str, str]:
+        """Start ``blue-gateway serve``, wait for ``/healthz``, create a token; return (base URL, token).
+
+        ``overrides`` are extra ``BLUE_GATEWAY_*`` variables (``--set``, or another database and broker).
+        ``name`` names its log and its SQLite file, so a second gateway starts on a fresh database.
+        """
+        env = self.gateway_env(name, overrides)
+        if not env["BLUE_GATEWAY_DATABASE_URL"].startswith("sqlite"):
+            self.cli(env, "migrate")
+        port = free_port()
+        argv = [_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)] + (
+            ["--no-worker"] if no_worker else []
+        )
+        proc = self._spawn(name, argv, env)
+        self.gateway_pid = proc.pid
+        base = f"http://127.0.0.1:{port}"
+        self._wait_healthy(name, proc, base, timeout)
+        return base, self.token(env, "bench")
+
+    def token(self, env: dict[str, str], company: str) -> str:
+        """A new admin token of ``company`` on the database of ``env``."""
+        token = self.cli(env, "tokens", "create", "--company", company, "--user", "bench")
+        if not token:
+            raise BenchError("tokens create printed no token")
+        return token
+
+    def start_worker(self, name: str, env: dict[str, str]) -> int:
+        """Start a ``blue-gateway worker`` with ``env``; its pid."""
+        return self._spawn(name, [_cli(), "worker"], env).pid
 
     def stop(self, name: str, grace: float = 10.0) -> None:
         """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them."""

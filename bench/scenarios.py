@@ -1,58 +1,22 @@
-"""Scenarios (a) and (b) against the running gateway subprocess and receiver."""
+"""What every scenario does against a live gateway: make webhooks, fire a burst and time its deliveries."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench.load import Body, LoadResult, event_bodies, fire
-from bench.procs import BenchError, Memory, read_memory
+from bench.load import Body, LoadResult, event_bodies, fire, paced, percentile
+from bench.procs import BenchError
 
-__all__ = ["GatewayRun", "PhaseResult", "Probe", "run_gateway_scenarios"]
+__all__ = ["Ctx", "Probe", "burst", "latency", "make_webhooks"]
 
 BATCH = 100
 POLL_S = 0.02
-
-
-@dataclass
-class PhaseResult:
-    """One ingest phase and the deliveries it caused."""
-
-    name: str
-    load: LoadResult
-    deliveries: int = 0
-    delivered_s: float = 0.0  # first POST until the receiver counted the last distinct webhook-id
-    redeliveries: int = 0  # requests beyond the distinct ids (at-least-once retries)
-    commits: int = 0
-    commit_ops: int = 0
-    attempts: int = 0
-    memory: Memory | None = None  # the gateway's, once the phase's deliveries were all in
-
-    @property
-    def deliveries_per_s(self) -> float:
-        """End-to-end deliveries per second."""
-        return self.deliveries / self.delivered_s if self.delivered_s else 0.0
-
-    @property
-    def ops_per_commit(self) -> float:
-        """Average operations carried by one group-commit transaction during the phase."""
-        return self.commit_ops / self.commits if self.commits else 0.0
-
-
-@dataclass
-class GatewayRun:
-    """Everything measured against the live gateway."""
-
-    phases: list[PhaseResult] = field(default_factory=list)
-
-    def phase(self, name: str) -> PhaseResult:
-        """The phase called ``name``."""
-        return next(p for p in self.phases if p.name == name)
 
 
 class Probe:
@@ -68,8 +32,8 @@ class Probe:
         async with self._session.get(self._receiver + "/_stats") as resp:
             return orjson.loads(await resp.read())  # type: ignore[no-any-return]
 
-    async def arrivals(self, group: str) -> dict[str, list[float]]:
-        """``{event key: [arrived_at, answered_at]}`` of a keyed receiver group."""
+    async def arrivals(self, group: str) -> dict[str, float]:
+        """``{event key: arrived_at}`` of a keyed receiver group."""
         async with self._session.get(self._receiver + "/_arrivals", params={"group": group}) as resp:
             return orjson.loads(await resp.read())  # type: ignore[no-any-return]
 
@@ -110,80 +74,109 @@ class Probe:
             await asyncio.sleep(POLL_S)
 
 
-def _delta(after: dict[str, float], before: dict[str, float], key: str) -> int:
-    return int(after.get(key, 0.0) - before.get(key, 0.0))
+@dataclass
+class Ctx:
+    """One gateway as the scenarios see it."""
 
-
-async def _create_webhooks(session: aiohttp.ClientSession, gateway: str, receiver: str, count: int) -> None:
-    for i in range(count):
-        body = {"name": f"bench {i}", "url": f"{receiver}/hook/{i}", "events": ["TODO_CREATED"]}
-        async with session.post(gateway + "/v1/webhooks", json=body) as resp:
-            if resp.status != 201:
-                raise BenchError(f"creating webhook {i}: {resp.status} {await resp.text()}")
-
-
-@dataclass(frozen=True)
-class _Target:
-    """Where and how hard to fire, and how long to wait for deliveries."""
-
+    session: aiohttp.ClientSession  # carries the token
+    probe: Probe
     gateway: str
     token: str
-    webhooks: int
+    receiver: str
     concurrency: int
-    delivery_timeout: float
-    pid: int | None = None
+    timeout: float
 
 
-async def _phase(probe: Probe, target: _Target, name: str, path: str, bodies: list[Body]) -> PhaseResult:
-    """Fire ``bodies``, require every event accepted, then wait until each of their deliveries arrived."""
-    gateway, token, concurrency = target.gateway, target.token, target.concurrency
+async def make_webhooks(
+    ctx: Ctx, group: str, count: int, project: str, *, url: str | None = None, projects: list[str] | None = None
+) -> None:
+    """Create ``count`` webhooks at ``{url or receiver}/{group}/{i}`` for ``project`` (or ``projects[i]``).
+
+    Then wait until the gateway's matching index grew by ``count``.
+    """
+    before = (await ctx.probe.metrics()).get("blue_gateway_webhooks_indexed", 0.0)
+    base = url or ctx.receiver
+    pending = iter(range(count))
+
+    async def creator() -> None:
+        for i in pending:
+            body = {
+                "name": f"bench {group} {i}",
+                "url": f"{base}/{group}/{i}",
+                "events": ["TODO_CREATED"],
+                "projectIds": [projects[i] if projects else project],
+            }
+            async with ctx.session.post(ctx.gateway + "/v1/webhooks", json=body) as resp:
+                if resp.status != 201:
+                    raise BenchError(f"creating webhook {group}/{i}: {resp.status} {await resp.text()}")
+
+    await asyncio.gather(*(creator() for _ in range(min(16, count))))
+    deadline = time.monotonic() + 30
+    while (await ctx.probe.metrics()).get("blue_gateway_webhooks_indexed", 0.0) < before + count:
+        if time.monotonic() > deadline:
+            raise BenchError(f"the gateway did not index {count} new webhooks ({group}) within 30s")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Burst:
+    """A burst of events and how fast their deliveries arrived."""
+
+    load: LoadResult
+    deliveries: int
+    delivered_s: float  # first POST until the group's last new webhook-id
+
+    @property
+    def per_s(self) -> float:
+        """Deliveries per second, first POST to last arrival."""
+        return self.deliveries / self.delivered_s if self.delivered_s else 0.0
+
+
+async def burst(
+    ctx: Ctx, group: str, bodies: list[Body], path: str, fanout: int, *, concurrency: int = 0
+) -> Burst:
+    """Fire ``bodies`` at ``path``; wait until ``group`` received ``fanout`` deliveries per event."""
     events = sum(carried for _, carried in bodies)
-    before, metrics_before = await probe.receiver(), await probe.metrics()
-    load = await fire(gateway, path, token, bodies, concurrency=concurrency)
+    empty = {"distinct": 0}
+    before = (await ctx.probe.receiver())["groups"].get(group, empty)["distinct"]
+    load = await fire(ctx.gateway, path, ctx.token, bodies, concurrency=concurrency or ctx.concurrency)
     if load.errors or load.accepted_events != events:
-        raise BenchError(f"{name}: {load.accepted_events}/{events} events accepted; other answers {load.errors}")
-    expected = events * target.webhooks
-    after = await probe.wait_distinct(before["distinct"] + expected, target.delivery_timeout)
-    metrics_after = await probe.metrics()
-    new_requests = after["requests"] - before["requests"]
-    return PhaseResult(
-        name=name,
-        load=load,
-        deliveries=expected,
-        delivered_s=float(after["last_new_at"]) - load.started_at if expected else 0.0,
-        redeliveries=max(0, new_requests - (after["distinct"] - before["distinct"])),
-        commits=_delta(metrics_after, metrics_before, "blue_gateway_commit_batches_total"),
-        commit_ops=_delta(metrics_after, metrics_before, "blue_gateway_commit_ops_total"),
-        attempts=_delta(metrics_after, metrics_before, "blue_gateway_delivery_attempts_total"),
-        memory=read_memory(target.pid),
-    )
+        raise BenchError(f"{group}: {load.accepted_events}/{events} events accepted; other answers {load.errors}")
+    after = await ctx.probe.wait_distinct(before + events * fanout, ctx.timeout, group=group)
+    last = float(after["groups"][group]["last_new_at"])
+    return Burst(load, events * fanout, last - load.started_at)
 
 
-async def run_gateway_scenarios(
-    gateway: str,
-    receiver: str,
-    token: str,
-    *,
-    events: int,
-    concurrency: int,
-    webhooks: int,
-    delivery_timeout: float,
-    pid: int | None = None,
-    log: Any = print,
-) -> GatewayRun:
-    """Create the webhooks, warm up, then run single and batch ingest, each until fully delivered."""
-    run = GatewayRun()
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        probe = Probe(session, gateway, receiver)
-        await _create_webhooks(session, gateway, receiver, webhooks)
-        target = _Target(gateway, token, webhooks, concurrency, delivery_timeout, pid)
-        warm = min(events, max(2 * concurrency, 50))
-        log(f"  warm-up: {warm} events")
-        run.phases.append(await _phase(probe, target, "warmup", "/v1/events", event_bodies("warm", warm)))
-        log(f"  (a/b) single: {events} events, POST /v1/events, {concurrency} clients")
-        run.phases.append(await _phase(probe, target, "single", "/v1/events", event_bodies("single", events)))
-        batch_bodies = event_bodies("batch", events, BATCH)
-        log(f"  (a/b) batch: {events} events, {len(batch_bodies)} x POST /v1/events/batch of {BATCH}")
-        run.phases.append(await _phase(probe, target, "batch", "/v1/events/batch", batch_bodies))
-    return run
+@dataclass
+class Latency:
+    """Ingest-accepted to received, per event, at one steady rate."""
+
+    rate: float
+    ms: list[float]
+
+    def p(self, q: float) -> float:
+        """Quantile in milliseconds."""
+        return percentile(self.ms, q)
+
+
+async def latency(ctx: Ctx, group: str, prefix: str, project: str, *, rate: float, seconds: float) -> Latency:
+    """Post single events at ``rate``/s for ``seconds`` (to one webhook of ``group``); per-event latency.
+
+    Latency runs from the moment the 202 reached the client to the delivery's arrival at the receiver.
+    """
+    count = max(2, round(rate * seconds))
+    bodies = event_bodies(prefix, count, keyed=True, project=project)
+    load = await paced(ctx.gateway, "/v1/events", ctx.token, bodies, rate=rate)
+    if load.errors or load.accepted_events != count:
+        raise BenchError(f"{prefix}: {load.accepted_events}/{count} events accepted; other answers {load.errors}")
+    deadline = time.monotonic() + ctx.timeout
+    while True:
+        arrivals = await ctx.probe.arrivals(group)
+        mine = [arrivals.get(f"{prefix}-{i}") for i in range(count)]
+        if all(t is not None for t in mine):
+            break
+        if time.monotonic() > deadline:
+            raise BenchError(f"{prefix}: {sum(t is not None for t in mine)}/{count} deliveries arrived")
+        await asyncio.sleep(0.05)
+    ms = [(float(t) - load.accepted_at[i]) * 1000.0 for i, t in enumerate(mine) if t is not None]
+    return Latency(rate, ms)

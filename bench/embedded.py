@@ -1,0 +1,131 @@
+"""Scenarios (b) to (e) on one ``blue-gateway serve`` on the embedded default (SQLite, in-process broker).
+
+Each scenario has its own project id, and its webhooks listen to that project only, so one gateway
+process serves them all in turn without one scenario's deliveries counting for another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench.figures import Figures
+from bench.load import event_bodies, fire
+from bench.procs import BenchError, Processes
+from bench.scenarios import BATCH, Ctx, Probe, burst, latency, make_webhooks
+
+__all__ = ["Sizes", "gateway_ctx", "latency_pair", "run_embedded"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is (``--quick`` shrinks them)."""
+
+    ceiling_s: float
+    small: int  # events of (b)'s short backlog
+    large: int  # events of (b)'s long backlog, batched and single
+    slow_rate_s: float  # seconds of (c) at 5 events/s
+    fast_rate_s: float  # seconds of (c) at 200 events/s
+    fanout_events: int  # events of (d), each to 100 webhooks
+    many: int  # webhooks of (e)
+    ingest_probe: int  # sequential single posts per (e) measurement
+    isolation_events: int  # events per burst of (f)
+    pg_events: int  # events of (g)'s burst
+    pending: int  # pending deliveries of (h)
+
+
+@contextlib.asynccontextmanager
+async def gateway_ctx(
+    gateway: str, token: str, receiver: str, concurrency: int, timeout: float
+) -> AsyncIterator[Ctx]:
+    """A client session carrying ``token``, and the probe, for the block."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield Ctx(session, Probe(session, gateway, receiver), gateway, token, receiver, concurrency, timeout)
+
+
+async def latency_pair(ctx: Ctx, figures: Figures, key: str, sizes: Sizes, log: Callable[[str], None]) -> None:
+    """(c) on ``ctx``: per-event latency at 5 events/s, then at 200 events/s (single posts)."""
+    project = f"p-{key}"
+    await make_webhooks(ctx, key, 1, project)
+    for rate, seconds in ((5.0, sizes.slow_rate_s), (200.0, sizes.fast_rate_s)):
+        log(f"({key}) latency ingest-accepted → received at {rate:g} events/s for {seconds:g}s")
+        found = await latency(ctx, key, f"{key}{rate:g}", project, rate=rate, seconds=seconds)
+        for q in (50, 95, 99):
+            figures.values[f"{key}.p{q}_ms_at_{rate:g}"] = found.p(q / 100)
+
+
+async def run_embedded(
+    procs: Processes,
+    receiver: str,
+    figures: Figures,
+    sizes: Sizes,
+    *,
+    concurrency: int,
+    timeout: float,
+    overrides: dict[str, str],
+    log: Callable[[str], None],
+    on_start: Callable[[int | None], None] | None = None,
+) -> None:
+    """(b), (c), (d) and (e) on one fresh embedded gateway."""
+    log("starting the embedded gateway (SQLite + in-process broker)")
+    gateway, token = procs.start_gateway(overrides)
+    if on_start is not None:
+        on_start(procs.gateway_pid)
+    async with gateway_ctx(gateway, token, receiver, concurrency, timeout) as ctx:
+        # Each scenario stands alone: one that times out still leaves the others' figures.
+        for key, part in (("b", _b), ("c", _c), ("d", _d), ("e", _e)):
+            try:
+                await part(ctx, figures, sizes, log)
+            except BenchError as exc:
+                figures.errors[key] = str(exc)
+                log(f"({key}) failed: {exc}")
+    procs.stop("gateway")
+
+
+async def _b(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "b", 1, "p-b")
+    log("(b) warm-up")
+    await burst(ctx, "b", event_bodies("warm", 500, BATCH, project="p-b"), "/v1/events/batch", 1)
+    for name, count in (("2k", sizes.small), ("10k", sizes.large)):
+        log(f"(b) {count:,} events in batches of {BATCH} → one webhook")
+        got = await burst(ctx, "b", event_bodies(f"b{name}", count, BATCH, project="p-b"), "/v1/events/batch", 1)
+        figures.values[f"b.batch_{name}_dps"] = got.per_s
+    log(f"(b) {sizes.large:,} single posts, {ctx.concurrency} clients → one webhook")
+    got = await burst(ctx, "b", event_bodies("bsingle", sizes.large, project="p-b"), "/v1/events", 1)
+    figures.values["b.single_dps"] = got.per_s
+    figures.values["ingest.single_rps"] = got.load.requests_per_s
+    figures.values["ingest.single_p50_ms"] = got.load.p(0.5)
+
+
+async def _c(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await latency_pair(ctx, figures, "c", sizes, log)
+
+
+async def _d(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "d", 100, "p-d")
+    log(f"(d) fan-out: {sizes.fanout_events:,} events x 100 webhooks")
+    bodies = event_bodies("d", sizes.fanout_events, BATCH, project="p-d")
+    figures.values["d.fanout_dps"] = (await burst(ctx, "d", bodies, "/v1/events/batch", 100)).per_s
+
+
+async def _e(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
+    await make_webhooks(ctx, "e", 1, "p-e")
+    log(f"(e) ingest p50 with 1 webhook for the project ({sizes.ingest_probe} sequential posts)")
+    figures.values["e.p50_ms_1"] = await _ingest_p50(ctx, "e1", sizes.ingest_probe)
+    log(f"(e) creating {sizes.many - 1:,} more webhooks in the company (other projects)")
+    others = [f"p-e-{i}" for i in range(sizes.many - 1)]
+    await make_webhooks(ctx, "eo", sizes.many - 1, "", projects=others)
+    log(f"(e) ingest p50 with {sizes.many:,} webhooks in the company")
+    figures.values["e.p50_ms_many"] = await _ingest_p50(ctx, "e2", sizes.ingest_probe)
+
+
+async def _ingest_p50(ctx: Ctx, prefix: str, count: int) -> float:
+    """Median latency of ``count`` single posts sent one after another, each matching one webhook."""
+    load = await fire(
+        ctx.gateway, "/v1/events", ctx.token, event_bodies(prefix, count, project="p-e"), concurrency=1
+    )
+    return load.p(0.5)
