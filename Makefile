@@ -4,11 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-
-.PHONY: run test lint typecheck unit bench install clean node-deps
-=======
-.PHONY: run test lint typecheck unit bench bench-quick install clean
->>>>>>> p-bench
+.PHONY: run test lint typecheck unit bench bench-quick install clean node-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
