@@ -115,10 +115,18 @@ def worker(
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
-        await runtime.start(worker=True)
         probes = ProbeServer(runtime, settings.host, settings.worker_port) if settings.worker_port else None
         if probes is not None:
-            await probes.start()
+            try:
+                await probes.start()  # before taking work: a taken port stops the worker at once, not later
+            except OSError as exc:
+                typer.echo(
+                    f"error: cannot serve /healthz, /readyz and /metrics on {settings.host}:{settings.worker_port}"
+                    f" ({exc.strerror or exc}); choose another with --port or BLUE_GATEWAY_WORKER_PORT (0 = none)",
+                    err=True,
+                )
+                raise typer.Exit(1) from None
+        await runtime.start(worker=True)
         log.info("worker started", extra={"probes": f"http://{settings.host}:{probes.port}" if probes else "off"})
         await stop.wait()
         log.info("worker stopping: attempts under way get %gs", settings.shutdown_grace)

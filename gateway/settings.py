@@ -35,7 +35,7 @@ class Settings:
     broker_url: str = field(
         default="memory://", metadata=_doc("taskiq broker: memory://, redis://, amqp:// or nats://")
     )
-    host: str = field(default="127.0.0.1", metadata=_doc("address `serve` listens on"))
+    host: str = field(default="127.0.0.1", metadata=_doc("address `serve` (and `worker`'s probes) listen on"))
     port: int = field(default=8080, metadata=_doc("port `serve` listens on"))
     secret_key: str = field(
         default="", metadata=_doc("key that encrypts webhook secrets at rest; empty = key file beside SQLite db")

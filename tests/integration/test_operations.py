@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -194,3 +195,22 @@ def test_config_before_the_embedded_database_exists_creates_nothing(tmp_path: Pa
     assert out.returncode == 0, out.stderr
     assert "held: no database yet" in out.stdout
     assert not (tmp_path / "none.db").exists()
+
+
+def test_worker_whose_probe_port_is_taken_stops_at_once(tmp_path: Path) -> None:
+    require("redis")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _cli(
+            tmp_path,
+            "worker",
+            "--port",
+            str(port),
+            BLUE_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/gw.db",
+            BLUE_GATEWAY_BROKER_URL=BROKER_URLS["redis"],
+        )
+    assert out.returncode == 1
+    assert f"cannot serve /healthz, /readyz and /metrics on 127.0.0.1:{port}" in out.stderr
+    assert "--port" in out.stderr
