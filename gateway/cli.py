@@ -1,4 +1,4 @@
-"""``blue-gateway serve | worker | migrate | tokens``."""
+"""``blue-gateway serve | worker | migrate | config | tokens``."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway import __version__
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
+from gateway.logs import configure_logging
 from gateway.services.tokens import ROLES, SCOPES, TokenService, hash_token, new_token
 from gateway.settings import Settings, SettingsError
 
 __all__ = ["app", "main"]
 
 T = TypeVar("T")
+log = logging.getLogger("gateway")
 
 app = typer.Typer(
     help="Blue Gateway: Blue events to signed webhooks, Zapier and Pabbly.",
@@ -42,9 +45,23 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("taskiq").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+def _logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"blue-gateway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Blue Gateway: Blue events to signed webhooks, Zapier and Pabbly."""
 
 
 @app.command()
@@ -57,7 +74,7 @@ def serve(
     from gateway.server import run_server
 
     settings = _settings(host=host, port=port)
-    _logging(settings.log_level)
+    _logging(settings)
     if no_worker and settings.broker_url.startswith("memory"):
         typer.echo(
             "error: --no-worker needs a shared broker (BLUE_GATEWAY_BROKER_URL=redis://, amqp:// or nats://)",
@@ -68,12 +85,16 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
-    """Run a delivery worker (and scheduler) against a shared database and broker."""
+def worker(
+    host: Annotated[str | None, typer.Option(help="address of /healthz, /readyz and /metrics")] = None,
+    port: Annotated[int | None, typer.Option(help="port of /healthz, /readyz and /metrics; 0 = none")] = None,
+) -> None:
+    """Run a delivery worker (and scheduler) against a shared database and broker; serve its probes."""
+    from gateway.probes import ProbeServer
     from gateway.runtime import Runtime
 
-    settings = _settings()
-    _logging(settings.log_level)
+    settings = _settings(host=host, worker_port=port)
+    _logging(settings)
     if settings.broker_url.startswith("memory"):
         typer.echo("error: a separate worker needs a shared broker (redis://, amqp:// or nats://)", err=True)
         raise typer.Exit(2)
@@ -91,12 +112,25 @@ def worker() -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
+        probes = ProbeServer(runtime, settings.host, settings.worker_port) if settings.worker_port else None
+        if probes is not None:
+            try:
+                await probes.start()  # before taking work: a taken port stops the worker at once, not later
+            except OSError as exc:
+                typer.echo(
+                    f"error: cannot serve /healthz, /readyz and /metrics on {settings.host}:{settings.worker_port}"
+                    f" ({exc.strerror or exc}); choose another with --port or BLUE_GATEWAY_WORKER_PORT (0 = none)",
+                    err=True,
+                )
+                raise typer.Exit(1) from None
         await runtime.start(worker=True)
-        typer.echo("worker started", err=True)
+        log.info("worker started", extra={"probes": f"http://{settings.host}:{probes.port}" if probes else "off"})
         await stop.wait()
-        typer.echo(f"worker stopping: attempts under way get {settings.shutdown_grace:g}s", err=True)
+        log.info("worker stopping: attempts under way get %gs", settings.shutdown_grace)
+        if probes is not None:
+            await probes.stop()
         await runtime.stop()
-        typer.echo("worker stopped", err=True)
+        log.info("worker stopped")
 
     asyncio.run(run())
     if received:
@@ -110,6 +144,7 @@ def worker() -> None:
 def migrate() -> None:
     """Apply database migrations (Alembic) up to the newest."""
     settings = _settings()
+    _logging(settings)
 
     async def run() -> None:
         engine = make_engine(settings.database_url)
@@ -140,6 +175,21 @@ def _on_database(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     except (OSError, SQLAlchemyError) as exc:
         typer.echo(f"error: the database at {settings.database_url.split('@')[-1]} failed: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (secrets masked), what retention keeps, and the rows the database holds."""
+    from gateway.config_report import held_lines, retention_lines, setting_lines
+
+    settings = _settings()
+    for line in [*setting_lines(settings), *retention_lines(settings)]:
+        typer.echo(line)
+    if settings.sqlite_path is not None and not settings.sqlite_path.exists():
+        typer.echo(f"held: no database yet at {settings.sqlite_path}")
+        return
+    for line in _on_database(held_lines):
+        typer.echo(line)
 
 
 _LIFETIME = re.compile(r"(\d+)([smhd])")

@@ -44,5 +44,23 @@ def render_metrics(runtime: Runtime) -> bytes:
         "# HELP blue_gateway_webhooks_indexed Enabled webhooks in this process's matching index.",
         "# TYPE blue_gateway_webhooks_indexed gauge",
         f"blue_gateway_webhooks_indexed {len(runtime.index)}",
+        *_retention_lines(runtime),
     ]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _retention_lines(runtime: Runtime) -> list[str]:
+    """How long finished rows are kept and how many the database holds (last background count)."""
+    lines = [
+        "# HELP blue_gateway_retention_seconds How long finished deliveries, their attempts and events are kept.",
+        "# TYPE blue_gateway_retention_seconds gauge",
+        f"blue_gateway_retention_seconds {runtime.settings.retention}",
+    ]
+    held = runtime.held_rows.latest()
+    if held is not None:
+        lines += [
+            "# HELP blue_gateway_rows_held Rows in the database by table, counted at most every 30 s.",
+            "# TYPE blue_gateway_rows_held gauge",
+            *(f'blue_gateway_rows_held{{table="{name}"}} {n}' for name, n in held.items()),
+        ]
+    return lines

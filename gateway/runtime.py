@@ -24,6 +24,7 @@ from gateway.core.templating.pool import RenderPool
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
+from gateway.db.retention import HeldRows
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
 from gateway.delivery.scheduler import Scheduler
@@ -54,10 +55,11 @@ class Runtime:
         self.clock = clock
         self.db = make_engine(settings.database_url)
         self.committer = GroupCommitter(self.db)
+        self.held_rows = HeldRows(self.db)
         self.index = MatchIndex()
         self.connectors = connectors or load_connectors()
         self.secretbox = SecretBox(settings.secret_key or load_or_create_key(settings.key_file))
-        self.broker = make_broker(settings.broker_url, max_async_tasks=64)
+        self.broker = make_broker(settings.broker_url, max_async_tasks=64, prefix=settings.broker_prefix)
         self.sender = Sender(
             timeout=settings.attempt_timeout,
             connections_per_host=settings.connections_per_host,

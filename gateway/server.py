@@ -8,6 +8,7 @@ import socket
 import uvicorn
 
 from gateway.app import create_app
+from gateway.logs import uvicorn_log_config
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -39,6 +40,7 @@ def run_server(settings: Settings, *, worker: bool) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(),  # uvicorn's records take the gateway's format (gateway.logs)
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,7 +35,7 @@ class Settings:
     broker_url: str = field(
         default="memory://", metadata=_doc("taskiq broker: memory://, redis://, amqp:// or nats://")
     )
-    host: str = field(default="127.0.0.1", metadata=_doc("address `serve` listens on"))
+    host: str = field(default="127.0.0.1", metadata=_doc("address `serve` (and `worker`'s probes) listen on"))
     port: int = field(default=8080, metadata=_doc("port `serve` listens on"))
     secret_key: str = field(
         default="", metadata=_doc("key that encrypts webhook secrets at rest; empty = key file beside SQLite db")
@@ -76,6 +77,15 @@ class Settings:
         default=1.0, metadata=_doc("seconds one template render may take; past it the render is stopped")
     )
     log_level: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR"))
+    log_format: str = field(
+        default="text", metadata=_doc("text (one line per record) or json (one object per line)")
+    )
+    broker_prefix: str = field(
+        default="blue_gateway", metadata=_doc("prefix of the broker's list, queue, exchange, stream and subject")
+    )
+    worker_port: int = field(
+        default=8081, metadata=_doc("port `worker` serves /healthz, /readyz and /metrics on (0 = none)")
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -94,6 +104,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}RENDER_PROCESSES must be at least 1")
         if not settings.template_time_limit > 0:
             raise SettingsError(f"{PREFIX}TEMPLATE_TIME_LIMIT must be positive")
+        if settings.log_format not in ("text", "json"):
+            raise SettingsError(f"{PREFIX}LOG_FORMAT must be text or json")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", settings.broker_prefix):
+            raise SettingsError(f"{PREFIX}BROKER_PREFIX takes 1 to 64 letters, digits, '_' or '-'")
+        if not 0 <= settings.worker_port <= 65535:
+            raise SettingsError(f"{PREFIX}WORKER_PORT must be from 0 to 65535")
         if not settings.secret_key and not settings.is_sqlite:
             raise SettingsError(
                 f"{PREFIX}SECRET_KEY is required with {settings.database_url.split(':', 1)[0]}: every process "

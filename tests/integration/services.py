@@ -43,6 +43,7 @@ def require(service: str) -> None:
 @contextlib.contextmanager
 def worker_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``blue-gateway worker`` process, stopped with SIGTERM (then SIGKILL) at the end."""
+    env = {"BLUE_GATEWAY_WORKER_PORT": "0", **env}  # several workers on this host: probes only when asked
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
             [str(Path(sys.executable).parent / "blue-gateway"), "worker"],

@@ -1,0 +1,116 @@
+"""One log format for every library: JSON lines with fixed keys, or text with key=value pairs."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from collections.abc import Iterator
+from datetime import datetime
+
+import orjson
+import pytest
+
+from gateway.logs import configure_logging, log_event, uvicorn_log_config
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _json_lines(err: str) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in err.splitlines() if line]
+
+
+def test_log_event_writes_one_json_object_with_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    log_event(
+        logging.getLogger("gateway.delivery"),
+        "attempt",
+        delivery="dlv_1",
+        webhook="wh_1",
+        event="evt_1",
+        status=200,
+        outcome="delivered",
+        ms=12.5,
+    )
+    (line,) = capsys.readouterr().err.splitlines()
+    entry = orjson.loads(line)
+    assert entry == {
+        "ts": entry["ts"],
+        "level": "INFO",
+        "logger": "gateway.delivery",
+        "message": "attempt",
+        "delivery": "dlv_1",
+        "webhook": "wh_1",
+        "event": "evt_1",
+        "status": 200,
+        "outcome": "delivered",
+        "ms": 12.5,
+    }
+    assert datetime.fromisoformat(str(entry["ts"]).replace("Z", "+00:00")).tzinfo is not None
+
+
+def test_fixed_keys_win_over_fields_of_the_same_name(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    log_event(logging.getLogger("gateway"), "real message", message="spoof", level="x", ts=1)
+    entry = _json_lines(capsys.readouterr().err)[0]
+    assert entry["message"] == "real message"
+    assert entry["level"] == "INFO"
+    assert isinstance(entry["ts"], str)
+
+
+def test_log_event_respects_the_level(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", "json")
+    log_event(logging.getLogger("gateway"), "quiet", delivery="d")
+    log_event(logging.getLogger("gateway"), "loud", severity=logging.WARNING, delivery="d")
+    assert [e["message"] for e in _json_lines(capsys.readouterr().err)] == ["loud"]
+
+
+def test_exceptions_stay_inside_their_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("gateway").exception("failed")
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert entry["message"] == "failed"
+    assert "RuntimeError: boom" in str(entry["exception"])
+
+
+def test_text_format_is_one_line_with_key_value_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "text")
+    log_event(logging.getLogger("gateway"), "attempt", delivery="dlv_1", error="read timed out", status=None)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(' INFO gateway: attempt delivery=dlv_1 error="read timed out" status=null')
+
+
+@pytest.mark.parametrize("name", ["uvicorn.error", "alembic.runtime.migration", "taskiq.receiver"])
+def test_library_loggers_share_the_format(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    logging.config.dictConfig(uvicorn_log_config())
+    logging.getLogger("uvicorn.error").addHandler(logging.StreamHandler())  # as a stray library handler would
+    configure_logging("INFO", "json")
+    logging.getLogger(name).warning("hello from %s", name)
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert (entry["logger"], entry["message"]) == (name, f"hello from {name}")
+
+
+def test_taskiq_listener_cancelled_at_stop_is_not_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("DEBUG", "json")
+    logging.getLogger("taskiq.receiver").warning("The listenig task was cancelled.")
+    logging.getLogger("taskiq.receiver").warning("Exception found while listening to the broker. %s", "x")
+    assert [e["message"] for e in _json_lines(capsys.readouterr().err)] == [
+        "Exception found while listening to the broker. x"
+    ]
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="json"):
+        configure_logging("INFO", "xml")
