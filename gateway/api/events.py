@@ -39,7 +39,8 @@ class EventsController(Controller):
 
     path = "/v1/events"
     tags = ["events"]
-    dependencies = {"principal": INGEST, "events": Provide(provide_events, sync_to_thread=False)}
+    # Not "events": a dependency named like a body field turns that field's 422 into a 500 in litestar.
+    dependencies = {"principal": INGEST, "event_service": Provide(provide_events, sync_to_thread=False)}
 
     @post(
         "/",
@@ -48,18 +49,22 @@ class EventsController(Controller):
         responses={200: ResponseSpec(EventAccepted, generate_examples=False, description=DUPLICATE)},
     )
     async def ingest_one(
-        self, request: Request[Any, Any, Any], principal: Principal, events: EventService, data: EventIn
+        self, request: Request[Any, Any, Any], principal: Principal, event_service: EventService, data: EventIn
     ) -> Response[EventAccepted]:
         """Store the event and its deliveries in one transaction; 202 after commit, 200 for a duplicate."""
         charge_ingest(request, principal.company_id)
-        prepared = events.prepare(principal.company_id, [data])
+        prepared = event_service.prepare(principal.company_id, [data])
         require_ingest_projects(principal, [("projectId", prepared[0].project_id)])
-        (result,) = await events.ingest(prepared)
+        (result,) = await event_service.ingest(prepared)
         return Response(accepted(result), status_code=200 if result.duplicate else 202)
 
     @post("/batch", status_code=202, summary="Ingest up to 500 events")
     async def ingest_batch(
-        self, request: Request[Any, Any, Any], principal: Principal, events: EventService, data: EventBatchIn
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        event_service: EventService,
+        data: EventBatchIn,
     ) -> EventBatchAccepted:
         """All events are checked first; one invalid (422) or forbidden (403) event rejects the whole batch."""
         if not data.events:
@@ -68,11 +73,11 @@ class EventsController(Controller):
             raise Unprocessable("events", f"at most {MAX_BATCH} events per batch")
         # All or nothing: a refused batch stores none and is charged in full before any is stored.
         charge_ingest(request, principal.company_id, len(data.events))
-        prepared = events.prepare(principal.company_id, data.events, field="events")
+        prepared = event_service.prepare(principal.company_id, data.events, field="events")
         require_ingest_projects(
             principal, [(f"events[{i}].projectId", p.project_id) for i, p in enumerate(prepared)]
         )
-        return EventBatchAccepted(results=[accepted(r) for r in await events.ingest(prepared)])
+        return EventBatchAccepted(results=[accepted(r) for r in await event_service.ingest(prepared)])
 
 
 def accepted(result: IngestResult) -> EventAccepted:
