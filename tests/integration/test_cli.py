@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import eventually, free_port
 from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
 
+pytestmark = pytest.mark.slow  # runs the real blue-gateway command, one interpreter per call
+
 
 def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

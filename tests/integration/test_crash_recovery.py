@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from aiohttp import web
 
 from tests.conftest import eventually
+
+pytestmark = pytest.mark.slow  # kills and restarts a real gateway process
 
 BIN = Path(sys.executable).parent / "blue-gateway"
 EVENTS = 1000

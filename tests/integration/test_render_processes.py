@@ -17,7 +17,10 @@ from tests.conftest import GatewayFactory, Receiver, eventually, free_port
 from tests.integration.services import BROKER_URLS, require, worker_process
 from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = [
+    pytest.mark.slow,  # watches real render worker processes
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+]
 
 TENANT_TEMPLATE = {"body": '{"e": {{ event|tojson }}, "id": {{ currentValue.id|tojson }}}'}
 

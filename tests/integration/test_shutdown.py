@@ -21,6 +21,8 @@ from gateway.db.models import Delivery
 from tests.conftest import GatewayFactory, eventually, free_port
 from tests.integration.services import BROKER_URLS, require, worker_process
 
+pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
+
 BIN = Path(sys.executable).parent / "blue-gateway"
 EVENTS = 1000
 EXIT_WITHIN = 10.0
