@@ -13,17 +13,19 @@ from gateway import __version__
 from gateway.api.auth import new_token_cache
 from gateway.api.body import GatewayRequest
 from gateway.api.deliveries import DeliveriesController
+from gateway.api.deps import RUNTIME
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.quota import new_ingest_quota
-from gateway.api.sources import SourceIngestController, SourcesController, new_source_cache
+from gateway.api.sources import SourceIngestController, SourcesController
 from gateway.api.templates import TemplatesController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
-from gateway.db.tokens import TokenUsage
 from gateway.runtime import Runtime
+from gateway.services.sources import new_source_cache
+from gateway.services.tokens import TokenUsage
 from gateway.settings import Settings
 
 __all__ = ["create_app"]
@@ -58,6 +60,7 @@ def create_app(
             ZapierController,
         ],
         lifespan=[lifespan],
+        dependencies={"runtime": RUNTIME},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here

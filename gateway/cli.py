@@ -13,15 +13,12 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.api.auth import ROLES, SCOPES, hash_token, new_token
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
-from gateway.db.models import Token, table
-from gateway.db.tokens import create_token
+from gateway.services.tokens import ROLES, SCOPES, TokenService, hash_token, new_token
 from gateway.settings import Settings, SettingsError
 
 __all__ = ["app", "main"]
@@ -197,8 +194,7 @@ def tokens_create(
     token = new_token()
 
     async def run(engine: AsyncEngine) -> None:
-        await create_token(
-            engine,
+        await TokenService(engine).create(
             hash_token(token),
             company=company,
             user=user,
@@ -215,42 +211,19 @@ def tokens_create(
 @tokens.command("list")
 def tokens_list(company: Annotated[str | None, typer.Option(help="only this company")] = None) -> None:
     """List tokens (id, company, user, role, projects, scopes, state, expiry, last use), never the token itself."""
-
-    async def run(engine: AsyncEngine) -> None:
-        now = time.time()
-        async with engine.connect() as conn:
-            query = select(table(Token)).order_by(Token.created_at)
-            if company:
-                query = query.where(Token.company_id == company)
-            for row in await conn.execute(query):
-                state = "active"
-                if row.revoked_at:
-                    state = "revoked"
-                elif row.expires_at is not None and row.expires_at <= now:
-                    state = "expired"
-                typer.echo(
-                    f"{row.id}\t{row.company_id}\t{row.user_id}\t{row.role}\t"
-                    f"{','.join(row.projects or [])}\t{','.join(row.scopes or [])}\t{state}\t"
-                    f"expires={_when(row.expires_at)}\tlast-used={_when(row.last_used_at)}"
-                )
-
-    _on_database(run)
+    now = time.time()
+    for token in _on_database(lambda engine: TokenService(engine).list_all(company)):
+        typer.echo(
+            f"{token.id}\t{token.company_id}\t{token.user_id}\t{token.role}\t"
+            f"{','.join(token.projects)}\t{','.join(token.scopes)}\t{token.state(now)}\t"
+            f"expires={_when(token.expires_at)}\tlast-used={_when(token.last_used_at)}"
+        )
 
 
 @tokens.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token id shown by 'tokens list'")]) -> None:
     """Revoke a token by id; it stops working within seconds."""
-
-    async def run(engine: AsyncEngine) -> int:
-        async with engine.begin() as conn:
-            result = await conn.execute(
-                update(Token)
-                .where(Token.id == token_id, Token.revoked_at.is_(None))
-                .values(revoked_at=time.time())
-            )
-            return int(result.rowcount or 0)
-
-    if _on_database(run) == 0:
+    if not _on_database(lambda engine: TokenService(engine).revoke(token_id)):
         typer.echo(f"error: no active token {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {token_id}", err=True)

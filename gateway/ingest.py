@@ -1,13 +1,11 @@
-"""Ingest: validate, match, and write an event with all its deliveries in one group-committed transaction."""
+"""Ingest writes: prepared events with all their deliveries in one group-committed transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -15,119 +13,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.catalog import derive_project_id
 from gateway.core.ids import new_id
-from gateway.core.matching import MatchIndex
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Delivery, Event, SourceReceipt, table
+from gateway.services.events import IngestResult, InvalidEvent, PreparedEvent, prepare_event
 
+# Prepared events and their checks live in the events service; named here too for older imports.
 __all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare_event"]
 
-MAX_EVENT_NAME = 100
 SOURCE_DEDUPE_SECONDS = 86400.0
-MAX_ID = 200
-MAX_PROJECT_ID = 128  # as in a webhook's projectIds and the events.project_id column
-
-
-class InvalidEvent(ValueError):
-    """An event that cannot be accepted; ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class PreparedEvent:
-    """An event ready to be written: its envelope, project and the webhooks it matched."""
-
-    event_id: str
-    external_id: str
-    company_id: str
-    name: str
-    project_id: str | None
-    envelope: dict[str, Any]
-    webhook_ids: tuple[str, ...]
-    receipt: tuple[str, str] | None = None
-    """(source id, body hash) for Blue's own deliveries, which carry no event id: deduplicated for 24 h."""
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """One event's answer: its id, deliveries created, and whether it was a duplicate."""
-
-    id: str
-    deliveries: int
-    duplicate: bool
-    work: tuple[tuple[str, str], ...] = ()
-    """(delivery id, webhook id) of each delivery created."""
-
-
-def _optional_str(raw: Mapping[str, Any], key: str, limit: int) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidEvent(key, "must be a string")
-    text = str(value)
-    if not text or len(text) > limit:
-        raise InvalidEvent(key, f"must be 1 to {limit} characters")
-    return text
-
-
-def prepare_event(raw: Any, company_id: str, index: MatchIndex | None, now: float | None = None) -> PreparedEvent:
-    """Validate one posted event and match it (``index=None``: match nothing); raises :class:`InvalidEvent`."""
-    if not isinstance(raw, Mapping):
-        raise InvalidEvent("body", "an event must be a JSON object")
-    name = raw.get("event")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidEvent("event", "is required and must be a non-empty string")
-    if len(name) > MAX_EVENT_NAME or not name.replace("_", "").replace(".", "").isalnum():
-        raise InvalidEvent("event", "must be at most 100 letters, digits, '_' or '.'")
-    external_id = _optional_str(raw, "id", MAX_ID)
-    occurred_at = raw.get("occurredAt")
-    if occurred_at is not None:
-        if not isinstance(occurred_at, str):
-            raise InvalidEvent("occurredAt", "must be an RFC 3339 string")
-        try:
-            datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidEvent("occurredAt", "must be an RFC 3339 timestamp") from None
-    _optional_str(raw, "projectId", MAX_ID)
-    user = raw.get("user")
-    if user is not None and not isinstance(user, Mapping):
-        raise InvalidEvent("user", 'must be an object such as {"id": "u1"}')
-    event_id = new_id("evt")
-    envelope: dict[str, Any] = {
-        "id": external_id or event_id,
-        "event": name,
-        "occurredAt": occurred_at or _rfc3339(time.time() if now is None else now),
-        "companyId": company_id,
-        "projectId": None,
-        "user": user,
-        "previousValue": raw.get("previousValue"),
-        "currentValue": raw.get("currentValue"),
-    }
-    project_id = derive_project_id({**envelope, "projectId": raw.get("projectId")})
-    if project_id is not None and len(project_id) > MAX_PROJECT_ID:
-        raise InvalidEvent("projectId", f"the event's project id must be at most {MAX_PROJECT_ID} characters")
-    envelope["projectId"] = project_id
-    matched = index.match(company_id, name, project_id, envelope) if index is not None else []
-    return PreparedEvent(
-        event_id=event_id,
-        external_id=external_id or event_id,
-        company_id=company_id,
-        name=name,
-        project_id=project_id,
-        envelope=envelope,
-        webhook_ids=tuple(s.webhook_id for s in matched),
-    )
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Ingestor:

@@ -19,11 +19,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.registry import ConnectorRegistry
-from gateway.api.auth import hash_token, new_token
 from gateway.app import create_app
 from gateway.db.engine import make_engine
-from gateway.db.tokens import create_token
 from gateway.runtime import Runtime
+from gateway.services.tokens import TokenService, hash_token, new_token
 from gateway.settings import Settings
 
 
@@ -145,8 +144,7 @@ class Gateway:
         expires_at: float | None = None,
     ) -> dict[str, str]:
         token = new_token()
-        await create_token(
-            self.runtime.db,
+        await TokenService(self.runtime.db).create(
             hash_token(token),
             company=company,
             user=user,

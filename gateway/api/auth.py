@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from sqlalchemy import select
 
 from gateway.api.schemas import iso
 from gateway.core.ttlcache import TtlCache
-from gateway.db.models import Token, table
-from gateway.db.tokens import TokenUsage
 from gateway.runtime import Runtime
+from gateway.services.tokens import ROLES, SCOPES, TokenRecord, TokenService, TokenUsage, hash_token, new_token
 
 __all__ = [
     "ROLES",
@@ -29,19 +25,7 @@ __all__ = [
     "require_ingest_projects",
 ]
 
-ROLES = ("company-admin", "project-admin")
-SCOPES = ("manage", "ingest")
 CACHE_SECONDS = 5.0
-
-
-def new_token() -> str:
-    """A random API token (shown once, stored hashed)."""
-    return "bgw_" + secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 hex of a token: what the database keeps."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,6 +39,19 @@ class Principal:
     projects: frozenset[str]
     scopes: frozenset[str]
     expires_at: float | None = None
+
+    @classmethod
+    def of(cls, token: TokenRecord) -> Principal:
+        """The caller a stored token stands for."""
+        return cls(
+            token_id=token.id,
+            company_id=token.company_id,
+            user_id=token.user_id,
+            role=token.role,
+            projects=frozenset(token.projects),
+            scopes=frozenset(token.scopes),
+            expires_at=token.expires_at,
+        )
 
     def require(self, scope: str) -> None:
         """403 unless the token carries ``scope``."""
@@ -108,23 +105,8 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     digest = hash_token(token.strip())
     hit, principal = cache.get(digest)
     if not hit:
-        async with runtime.db.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(table(Token)).where(Token.token_hash == digest, Token.revoked_at.is_(None))
-                )
-            ).first()
-        principal = None
-        if row is not None:
-            principal = Principal(
-                token_id=row.id,
-                company_id=row.company_id,
-                user_id=row.user_id,
-                role=row.role,
-                projects=frozenset(row.projects or ()),
-                scopes=frozenset(row.scopes or ()),
-                expires_at=row.expires_at,
-            )
+        stored = await TokenService(runtime.db, runtime.clock).lookup(digest)
+        principal = None if stored is None else Principal.of(stored)
         cache.put(digest, principal)
     if principal is None:
         raise NotAuthorizedException(detail="invalid or revoked token")

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.groupcommit import DatabaseUnavailable
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 
 __all__ = ["EXCEPTION_HANDLERS", "Unprocessable", "conflict", "not_found", "template_unprocessable"]
 
@@ -68,6 +69,12 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     return _body(400, detail, exc.extra)
 
 
+def _service(_: Request[Any, Any, Any], exc: ServiceError) -> Response[dict[str, Any]]:
+    if isinstance(exc, Invalid):
+        return _body(422, str(exc), [{"key": exc.field, "message": exc.message}])
+    return _body(404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400, str(exc))
+
+
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("database unavailable: %s", type(exc).__name__)
     return _body(503, "the database is unavailable; try again shortly")
@@ -82,6 +89,7 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: _validation,
+    ServiceError: _service,
     DatabaseUnavailable: _unavailable,
     OperationalError: _unavailable,
     DBAPIError: _unavailable,

@@ -7,11 +7,13 @@ as ``null``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 
 from gateway.core.webhook_object import blue_webhook_object, iso
+from gateway.services.deliveries import AttemptRecord, DeliveryRecord
+from gateway.services.sources import SourceRecord
 
 __all__ = [
     "AttemptOut",
@@ -159,8 +161,8 @@ class AttemptOut(msgspec.Struct):
     responseBody: Annotated[str | None, msgspec.Meta(description="Excerpt of the response body, at most 4 KiB")]
 
     @classmethod
-    def from_row(cls, a: Any) -> AttemptOut:
-        """The public object of a stored attempt row."""
+    def of(cls, a: AttemptRecord) -> AttemptOut:
+        """The public object of a stored attempt."""
         return cls(
             n=a.n,
             at=iso(a.at),
@@ -190,20 +192,25 @@ class DeliveryOut(msgspec.Struct):
     ] = msgspec.UNSET
 
     @classmethod
-    def from_row(cls, row: Any, attempts: list[Any] | None = None) -> DeliveryOut:
-        """The public object of a stored delivery row; ``attempts`` only when given."""
+    def from_row(cls, row: Any) -> DeliveryOut:
+        """The public object of a ``deliveries`` row."""
+        return cls.of(DeliveryRecord.from_row(row))
+
+    @classmethod
+    def of(cls, row: DeliveryRecord, attempts: list[AttemptRecord] | None = None) -> DeliveryOut:
+        """The public object of a stored delivery; ``attempts`` only when given."""
         return cls(
             id=row.id,
             webhookId=row.webhook_id,
             eventId=row.event_id,
             event=row.event,
             messageId=row.message_id,
-            status=row.status,
+            status=cast(DeliveryStatus, row.status),
             attemptCount=row.attempts,
             nextAttemptAt=iso(row.next_attempt_at) if row.status == "pending" else None,
             createdAt=iso(row.created_at),
             updatedAt=iso(row.updated_at),
-            attempts=msgspec.UNSET if attempts is None else [AttemptOut.from_row(a) for a in attempts],
+            attempts=msgspec.UNSET if attempts is None else [AttemptOut.of(a) for a in attempts],
         )
 
 
@@ -235,13 +242,13 @@ class SourceOut(msgspec.Struct):
     createdAt: Timestamp
 
     @classmethod
-    def from_row(cls, row: Any, has_secret: bool | None = None) -> SourceOut:
-        """The public object of a stored source row (never its secret)."""
+    def of(cls, row: SourceRecord) -> SourceOut:
+        """The public object of a stored source (never its secret)."""
         return cls(
             id=row.id,
             name=row.name,
-            hasSecret=has_secret,
-            projectIds=list(row.project_ids or ()),
+            hasSecret=row.has_secret,
+            projectIds=list(row.project_ids),
             ingestPath=f"/v1/sources/{row.id}/events",
             createdAt=iso(row.created_at),
         )

@@ -19,8 +19,8 @@ from gateway.core.signing import PREVIEW_SECRET
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderUnavailable
 from gateway.delivery.engine import ConnectorMissing, signature_headers
-from gateway.ingest import InvalidEvent, prepare_event
 from gateway.runtime import Runtime
+from gateway.services.events import InvalidEvent, prepare_event
 
 __all__ = ["TemplatesController"]
 

@@ -486,7 +486,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _comment_value("Venue options and quotes are in the shared folder."),
     ),
 )
-"""Every subscribable Blue event type, grouped by family (records, checklists, lists, custom fields, tags, comments)."""
+"""Every subscribable Blue event type, grouped by family."""
 
 HEALTH_CHECK = EventType(
     name="WEBHOOK_HEALTH_CHECK",

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import eventually, free_port
-from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
+from tests.integration.processes import BIN, start_serve, wait_healthy
+from tests.integration.test_crash_recovery import _env
 
 pytestmark = pytest.mark.slow  # runs the real blue-gateway command, one interpreter per call
 
@@ -73,16 +74,10 @@ async def test_tokens_expire_and_list_shows_expiry_and_last_use(tmp_path: Path) 
     assert listed["idle"][6:] == ["active", "expires=never", "last-used=never"]
 
     port = free_port()
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(tmp_path, port, _env(tmp_path))
     try:
         base = f"http://127.0.0.1:{port}"
-        await _wait_healthy(base)
+        await wait_healthy(base)
         async with httpx.AsyncClient(base_url=base) as client:
 
             def auth(user: str) -> dict[str, str]:
@@ -129,16 +124,10 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 async def test_revoked_token_stops_working(tmp_path: Path) -> None:
     token = cli(tmp_path, "tokens", "create", "--company", "acme", "--user", "ops").stdout.strip()
     port = free_port()
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(tmp_path, port, _env(tmp_path))
     try:
         base = f"http://127.0.0.1:{port}"
-        await _wait_healthy(base)
+        await wait_healthy(base)
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
             assert (await client.get("/v1/webhooks")).status_code == 200
             token_id = cli(tmp_path, "tokens", "list").stdout.split("\t")[0]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +14,10 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import eventually
+from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
 
 pytestmark = pytest.mark.slow  # kills and restarts a real gateway process
 
-BIN = Path(sys.executable).parent / "blue-gateway"
 EVENTS = 1000
 
 
@@ -30,38 +28,11 @@ def _free_port() -> int:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "BLUE_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/crash.db",
-        "BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS": "true",
-        "BLUE_GATEWAY_LEASE_SECONDS": "2",
-        "BLUE_GATEWAY_ATTEMPT_TIMEOUT": "3",
-        "BLUE_GATEWAY_SCHEDULER_INTERVAL": "0.2",
-        "BLUE_GATEWAY_RETRY_SCHEDULE": "0,0.5s,0.5s,0.5s,0.5s,0.5s",
-        "BLUE_GATEWAY_LOG_LEVEL": "WARNING",
-    }
+    return gateway_env(tmp_path, "crash.db")
 
 
 def _serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "ab"),
-    )
-
-
-async def _wait_healthy(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-
-        async def up() -> bool:
-            try:
-                return (await client.get(f"{base}/healthz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await eventually(up, timeout=30, interval=0.1)
+    return start_serve(tmp_path, port, _env(tmp_path), log=tmp_path / "serve.log")
 
 
 async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
@@ -95,7 +66,7 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await _wait_healthy(base)
+        await wait_healthy(base)
         auth = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client:
             created = await client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{rport}/hook"})
@@ -117,7 +88,7 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
         assert at_kill < EVENTS, "every event was delivered before the kill; the test proved nothing"
 
         server = _serve(tmp_path, port)
-        await _wait_healthy(base)
+        await wait_healthy(base)
         started = time.monotonic()
         await eventually(lambda: len(seen) >= EVENTS, timeout=60, interval=0.05)
         assert len(seen) == EVENTS

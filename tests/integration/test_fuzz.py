@@ -22,7 +22,8 @@ import orjson
 import pytest
 
 from tests.conftest import Gateway, Receiver, eventually, free_port
-from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
+from tests.integration.processes import BIN, start_serve, wait_healthy
+from tests.integration.test_crash_recovery import _env
 
 pytestmark = pytest.mark.slow
 
@@ -83,15 +84,9 @@ async def test_schemathesis_finds_no_5xx_and_other_companies_are_unaffected(tmp_
     fuzz, honest = token("fuzz"), token("honest")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "ab"),  # noqa: SIM115 - closed with the process
-    )
+    server = start_serve(tmp_path, port, env, log=tmp_path / "serve.log")
     try:
-        await _wait_healthy(base)
+        await wait_healthy(base)
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             auth = {"Authorization": f"Bearer {honest}"}
             hook = await client.post("/v1/webhooks", json={"url": "https://honest.example.com/hook"}, headers=auth)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.models import Event, Webhook
-from gateway.ingest import prepare_event
+from gateway.services.events import prepare_event
 from tests.conftest import Gateway, GatewayFactory, Receiver, eventually
 
 DEEP = 100_000

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import GatewayFactory, Receiver, eventually, free_port
+from tests.integration.processes import BIN, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
-from tests.integration.test_crash_recovery import BIN, _env, _wait_healthy
+from tests.integration.test_crash_recovery import _env
 
 pytestmark = [
     pytest.mark.slow,  # watches real render worker processes
@@ -64,13 +65,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
     )
     assert made.returncode == 0, made.stderr
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_serve(tmp_path, port, _env(tmp_path))
     try:
         yield proc, f"http://127.0.0.1:{port}", made.stdout.strip()
     finally:
@@ -80,7 +75,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
 
 
 async def _start_render_processes(base: str, token: str) -> None:
-    await _wait_healthy(base)
+    await wait_healthy(base)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
         resp = await client.post("/v1/templates/preview", json={"template": TENANT_TEMPLATE}, timeout=30)
     assert resp.status_code == 200, resp.text
@@ -139,6 +134,6 @@ async def test_a_worker_renders_tenant_templates_and_stops_its_render_processes(
 
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=15) == 0
+        assert worker.wait(timeout=15) == -signal.SIGTERM  # a stopped worker re-raises the signal it got
         assert time.monotonic() - started < 10
     await eventually(lambda: all(gone(pid) for pid in children), timeout=5)

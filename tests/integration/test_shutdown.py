@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,11 +17,11 @@ from sqlalchemy import func, select
 
 from gateway.db.models import Delivery
 from tests.conftest import GatewayFactory, eventually, free_port
+from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 
 pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
 
-BIN = Path(sys.executable).parent / "blue-gateway"
 EVENTS = 1000
 EXIT_WITHIN = 10.0
 
@@ -70,38 +68,11 @@ async def slow_receiver() -> AsyncIterator[SlowReceiver]:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "BLUE_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shutdown.db",
-        "BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS": "true",
-        "BLUE_GATEWAY_LEASE_SECONDS": "2",
-        "BLUE_GATEWAY_ATTEMPT_TIMEOUT": "8",  # longer than the shutdown grace: held attempts must be cut off
-        "BLUE_GATEWAY_SCHEDULER_INTERVAL": "0.2",
-        "BLUE_GATEWAY_RETRY_SCHEDULE": "0,0.5s,0.5s,0.5s,0.5s,0.5s",
-        "BLUE_GATEWAY_LOG_LEVEL": "WARNING",
-    }
+    return gateway_env(tmp_path, "shutdown.db", BLUE_GATEWAY_ATTEMPT_TIMEOUT="8")
 
 
 def _serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "ab"),
-    )
-
-
-async def _wait_healthy(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-
-        async def up() -> bool:
-            try:
-                return (await client.get(f"{base}/healthz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await eventually(up, timeout=30, interval=0.1)
+    return start_serve(tmp_path, port, _env(tmp_path), log=tmp_path / "serve.log")
 
 
 def _statuses(tmp_path: Path) -> dict[str, int]:
@@ -156,7 +127,7 @@ async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await _wait_healthy(base)
+        await wait_healthy(base)
         await _burst(tmp_path, base, slow_receiver.url)
         # The endpoint holds every request: the webhook's lane is full and the rest of the burst waits behind it.
         await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
@@ -165,7 +136,7 @@ async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
 
         slow_receiver.answer_quickly()
         server = _serve(tmp_path, port)
-        await _wait_healthy(base)
+        await wait_healthy(base)
         await eventually(lambda: _statuses(tmp_path) == {"delivered": EVENTS}, timeout=90, interval=0.2)
         assert len(slow_receiver.answered) == EVENTS
         print(f"exited {took:.1f}s after SIGTERM; all {EVENTS} delivered after a restart")
@@ -183,7 +154,7 @@ async def test_sigterm_lets_in_flight_attempts_finish_and_starts_no_new_ones(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await _wait_healthy(base)
+        await wait_healthy(base)
         await _burst(tmp_path, base, slow_receiver.url)
         await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
         took = await _terminate(server, tmp_path / "serve.log")

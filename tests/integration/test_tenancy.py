@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 
-from gateway.api.auth import hash_token
 from gateway.db.models import Event, Token
+from gateway.services.tokens import hash_token
 from tests.conftest import FakeClock, Gateway, GatewayFactory, Receiver, eventually
 
 # The documented preview key, written out here rather than imported from the code under test.

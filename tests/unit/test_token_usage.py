@@ -13,7 +13,7 @@ from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
 from gateway.db.models import Token
-from gateway.db.tokens import TokenUsage, create_token
+from gateway.services.tokens import TokenService, TokenUsage
 from tests.conftest import eventually
 
 
@@ -39,7 +39,7 @@ async def _last_used(engine: AsyncEngine, token_id: str) -> float | None:
 
 
 async def test_a_thousand_uses_in_a_minute_make_one_write(engine: AsyncEngine, committer: GroupCommitter) -> None:
-    token = await create_token(engine, "a" * 64, company="acme", user="u", role="company-admin")
+    token = (await TokenService(engine).create("a" * 64, company="acme", user="u", role="company-admin")).id
     usage = TokenUsage(committer.submit, interval=60)
     queued = [usage.touch(token, 1000.0 + i * 0.059) for i in range(1000)]
     assert queued.count(True) == 1 and queued[0]
@@ -55,8 +55,8 @@ async def test_a_thousand_uses_in_a_minute_make_one_write(engine: AsyncEngine, c
 async def test_tokens_are_tracked_apart_and_never_move_backwards(
     engine: AsyncEngine, committer: GroupCommitter
 ) -> None:
-    first = await create_token(engine, "b" * 64, company="acme", user="u", role="company-admin")
-    second = await create_token(engine, "c" * 64, company="acme", user="v", role="company-admin")
+    first = (await TokenService(engine).create("b" * 64, company="acme", user="u", role="company-admin")).id
+    second = (await TokenService(engine).create("c" * 64, company="acme", user="v", role="company-admin")).id
     here, elsewhere = TokenUsage(committer.submit), TokenUsage(committer.submit)
     assert here.touch(first, 2000.0)
     assert here.touch(second, 2000.5)
