@@ -30,7 +30,7 @@ $(DEV_STAMP): $(BIN)/python pyproject.toml tests/example_plugin/pyproject.toml
 
 %/node_modules/.installed: %/package-lock.json %/package.json
 	cd $* && npm ci --no-audit --no-fund
-	touch $@
+	mkdir -p $(@D) && touch $@
 
 install-run: $(RUN_STAMP)
 
