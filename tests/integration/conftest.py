@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,6 +15,23 @@ from gateway.db.migrate import upgrade
 from tests.conftest import Gateway, GatewayFactory
 from tests.integration.services import POSTGRES_ADMIN_DSN, SERVICES, require
 from tests.integration.tcpproxy import TcpProxy
+
+# Fixtures that reach a real service; a test parametrized with a service's name ("postgresql", "redis",
+# "rabbitmq", "nats") reaches it too. Such tests are marked `integration` here, at collection, so that a
+# new test using them is marked without anyone remembering to.
+SERVICE_FIXTURES = frozenset({"pg_url", "proxy_to"})
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test under tests/integration that needs PostgreSQL/Redis/RabbitMQ/NATS."""
+    for item in items:
+        if not item.path.is_relative_to(HERE):
+            continue
+        callspec = getattr(item, "callspec", None)
+        params = {str(value) for value in callspec.params.values()} if callspec else set()
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or params & set(SERVICES):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

@@ -6,9 +6,13 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import GatewayFactory, Receiver, eventually
 from tests.integration.services import worker_process
 from tests.integration.tcpproxy import TcpProxy
+
+pytestmark = pytest.mark.slow  # a real worker process through a broker outage
 
 
 async def test_broker_outage_loses_nothing(

@@ -15,6 +15,8 @@ from tests.conftest import eventually, free_port
 from tests.integration.processes import BIN, start_serve, wait_healthy
 from tests.integration.test_crash_recovery import _env
 
+pytestmark = pytest.mark.slow  # runs the real blue-gateway command, one interpreter per call
+
 
 def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from aiohttp import web
 
 from tests.conftest import eventually
 from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
+
+pytestmark = pytest.mark.slow  # kills and restarts a real gateway process
 
 EVENTS = 1000
 

@@ -18,7 +18,10 @@ from tests.integration.processes import BIN, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 from tests.integration.test_crash_recovery import _env
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = [
+    pytest.mark.slow,  # watches real render worker processes
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+]
 
 TENANT_TEMPLATE = {"body": '{"e": {{ event|tojson }}, "id": {{ currentValue.id|tojson }}}'}
 

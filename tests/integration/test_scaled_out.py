@@ -14,6 +14,8 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from tests.conftest import GatewayFactory, Receiver, eventually
 from tests.integration.services import BROKER_URLS, require, worker_process
 
+pytestmark = pytest.mark.slow  # real API and worker processes on each broker
+
 
 async def test_postgres_delivers_signed_and_retries(
     pg_url: str, gateway_factory: GatewayFactory, receiver: Receiver

@@ -20,6 +20,8 @@ from tests.conftest import GatewayFactory, eventually, free_port
 from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 
+pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
+
 EVENTS = 1000
 EXIT_WITHIN = 10.0
 

@@ -29,7 +29,8 @@ def _refused(body: bytes) -> JsonLimitExceeded:
 
 
 def test_nesting_up_to_the_limit_is_accepted_and_one_more_is_refused_at_its_path() -> None:
-    assert decode_bounded(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+    deepest = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert decode_bounded(deepest) == orjson.loads(deepest)
     refused = _refused(b'{"currentValue":{"a":{"b":[0,1,2,' + b"[" * 62 + b"]" * 62 + b"]}}}")
     assert refused.path == "currentValue.a.b[3]" + "[0]" * 60
     assert "nested more than 64" in refused.message
