@@ -20,6 +20,7 @@ from gateway.api.ops import CatalogController, OpsController
 from gateway.api.quota import new_ingest_quota
 from gateway.api.sources import SourceIngestController, SourcesController
 from gateway.api.templates import TemplatesController
+from gateway.api.tokens import AuditController, TokensController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
@@ -58,6 +59,8 @@ def create_app(
             SourceIngestController,
             TemplatesController,
             ZapierController,
+            TokensController,
+            AuditController,
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},

@@ -1,4 +1,4 @@
-"""``blue-gateway serve | worker | migrate | config | tokens``."""
+"""``blue-gateway serve | worker | migrate | config | tokens | webhooks | deliveries``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import __version__
+from gateway.cli_fleet import deliveries, webhooks
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from gateway.logs import configure_logging
@@ -35,6 +36,8 @@ app = typer.Typer(
 )
 tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
+app.add_typer(webhooks, name="webhooks")
+app.add_typer(deliveries, name="deliveries")
 
 
 def _settings(**overrides: object) -> Settings:
