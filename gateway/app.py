@@ -19,6 +19,7 @@ from gateway.api.reference import openapi_config, reference_assets
 from gateway.api.responses import document_operations
 from gateway.api.sources import SourceIngestController, SourcesController
 from gateway.api.templates import TemplatesController
+from gateway.api.tokens import AuditController, TokensController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
@@ -58,6 +59,8 @@ def create_app(
             TemplatesController,
             ZapierController,
             reference_assets(),
+            TokensController,
+            AuditController,
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},

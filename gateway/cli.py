@@ -1,4 +1,4 @@
-"""``blue-gateway serve | worker | migrate | config | tokens | connectors``."""
+"""``blue-gateway serve | worker | migrate | config | tokens | connectors | webhooks | deliveries``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import __version__
+from gateway.cli_fleet import deliveries, webhooks
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from gateway.logs import configure_logging
@@ -38,6 +39,8 @@ tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=T
 app.add_typer(tokens, name="tokens")
 connectors = typer.Typer(help="Connector plugins: start a new one.", no_args_is_help=True)
 app.add_typer(connectors, name="connectors")
+app.add_typer(webhooks, name="webhooks")
+app.add_typer(deliveries, name="deliveries")
 
 
 def _settings(**overrides: object) -> Settings:
