@@ -45,11 +45,11 @@ class TemplateError(ValueError):
         return {"field": self.field, "reason": self.reason, "line": self.line, "column": self.column}
 
 
-def _truncate(text: str) -> str:
+def truncate(text: str) -> str:
     return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 3] + "..."
 
 
-def _template_line(exc: BaseException) -> int | None:
+def template_line(exc: BaseException) -> int | None:
     """The innermost template line in ``exc``'s traceback (Jinja rewrites frames to template lines)."""
     line = None
     tb = exc.__traceback__
@@ -60,7 +60,7 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def _render_reason(exc: Exception) -> str:
+def render_reason(exc: Exception) -> str:
     if isinstance(exc, SecurityError):
         reason = f"unsafe template operation: {exc}"
     elif isinstance(exc, UndefinedError):
@@ -73,4 +73,4 @@ def _render_reason(exc: Exception) -> str:
         reason = str(exc) or type(exc).__name__
     else:
         reason = f"{type(exc).__name__}: {exc}"
-    return _truncate(reason)
+    return truncate(reason)

@@ -1,16 +1,21 @@
-"""compile_template: validate a template spec (body, fields, name, contentType, headers) and compile it."""
+"""compile_template: validate a template spec (body, fields, name, contentType, headers) and compile its
+Jinja2 sources against the sandbox, refusing at save time what the sandbox never allows."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, NoReturn
 
-from jinja2 import Template
+from jinja2 import Template, nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.lexer import TOKEN_EOF, TokenStream
+from jinja2.parser import Parser
 
 from gateway.core.headers import is_reserved_header
-from gateway.core.templating.errors import TemplateError
-from gateway.core.templating.jsonpath import _parse_jsonpath
+from gateway.core.jsonpath import parse_jsonpath
+from gateway.core.templating.errors import TemplateError, truncate
+from gateway.core.templating.guards import GuardTransformer
 from gateway.core.templating.limits import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_VALUE_BYTES,
@@ -18,9 +23,12 @@ from gateway.core.templating.limits import (
     MAX_FIELDS,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
+    MAX_SOURCE_CHARS,
 )
 from gateway.core.templating.rendering import CompiledTemplate, TemplateRecipe, is_json_content_type
-from gateway.core.templating.source import _compile_jinja
+from gateway.core.templating.sandbox import ENV, is_dunder
+
+__all__ = ["DEFAULT_CONTENT_TYPE", "compile_template"]
 
 DEFAULT_CONTENT_TYPE: Final = "application/json"
 """Content type when a template names none."""
@@ -84,7 +92,7 @@ def _compile_fields(raw: Any) -> list[tuple[str, Any]]:
             raise TemplateError("field names must be non-empty strings of at most 200 characters", field=field)
         if not isinstance(expr, str):
             raise TemplateError("must be a JSONPath string", field=field)
-        path, error = _parse_jsonpath(expr)
+        path, error = parse_jsonpath(expr)
         if error is not None:
             raise TemplateError(error, field=field)
         compiled.append((key, path))
@@ -145,7 +153,7 @@ def compile_template(
         content_type = _validate_content_type(current.get("contentType"))
         headers = _compile_headers(current.get("headers"))
         if not kinds:
-            return build(None, fallback)._with_overrides(content_type, headers)
+            return build(None, fallback).with_overrides(content_type, headers)
         kind = kinds[0]
         if kind == "fields":
             if content_type is not None and not is_json_content_type(content_type):
@@ -195,3 +203,146 @@ def _load_named(name: Any, loader: Callable[[str], str] | None) -> str:
     if not isinstance(source, str):
         raise TemplateError(f"unknown template {name!r}", field="template.name")
     return source
+
+
+# How Jinja names tokens in its messages, shown as the template writes them.
+_TOKEN_NAMES: Final = {
+    "end of print statement": "}}",
+    "end of statement block": "%}",
+    "begin of print statement": "{{",
+    "begin of statement block": "{%",
+    "end of comment": "#}",
+    "begin of comment": "{#",
+}
+
+
+def _normalise_newlines(source: str) -> str:
+    return source.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _token_column(source: str, line: int | None, token: str | None) -> int | None:
+    """1-based column of ``token`` on ``line`` of ``source`` (first ``{{``/``{%`` or 1 if not found)."""
+    if line is None:
+        return None
+    lines = _normalise_newlines(source).split("\n")
+    if not 1 <= line <= len(lines):
+        return 1
+    text = lines[line - 1]
+    if token:
+        index = text.find(token)
+        if index >= 0:
+            return index + 1
+    starts = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
+    return min(starts) + 1 if starts else 1
+
+
+def _stop_offset(source: str) -> tuple[int, bool] | None:
+    """Where Jinja stopped reading ``source`` (offset, whether the lexer stopped) or ``None`` if it parses.
+
+    Jinja reports only the line of a syntax error, so the source is read again through Jinja's own lexer
+    and parser while recording where each raw token starts: a lexer error stops just after the last token
+    it matched, a parser error at the start of the token it was looking at.
+    """
+    position = {"start": 0, "end": 0, "lexer": False}
+
+    def recorded() -> Iterator[tuple[int, str, str]]:
+        try:
+            for lineno, kind, value in ENV.lexer.tokeniter(source, None):
+                found = source.find(value, position["end"]) if value else -1
+                if found >= 0:
+                    position["start"], position["end"] = found, found + len(value)
+                yield lineno, kind, value
+        except TemplateSyntaxError:
+            position["lexer"] = True
+            raise
+
+    parser = Parser(ENV, source)
+    parser.stream = TokenStream(ENV.lexer.wrap(recorded()), None, None)
+    try:
+        parser.parse()
+    except TemplateSyntaxError:
+        # The lexer stops after its last match, the parser at its current token (or after the last, at the end).
+        at_end = position["lexer"] or parser.stream.current.type == TOKEN_EOF
+        return int(position["end"] if at_end else position["start"]), bool(position["lexer"])
+    return None
+
+
+def _syntax_error(source: str, exc: TemplateSyntaxError, field: str) -> TemplateError:
+    """``exc`` as a TemplateError with the line Jinja gives and the column where it stopped reading."""
+    message = exc.message or str(exc)
+    for name, text in _TOKEN_NAMES.items():
+        message = message.replace(f"'{name}'", f"'{text}'")
+    column = None
+    stop = _stop_offset(_normalise_newlines(source))
+    if stop is not None and exc.lineno is not None:
+        offset, by_lexer = stop
+        text = _normalise_newlines(source)
+        if text.count("\n", 0, offset) + 1 == exc.lineno:
+            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        if by_lexer:  # the lexer appends the absolute offset, which the line and column replace
+            message = message.removesuffix(f" at {offset}")
+    return TemplateError(message, field=field, line=exc.lineno, column=column)
+
+
+def _check_ast(ast: nodes.Template, source: str, field: str) -> None:
+    """Refuse what the sandbox never allows, at save time, with a line and column."""
+
+    def fail(reason: str, node: nodes.Node, token: str | None) -> NoReturn:
+        raise TemplateError(
+            reason, field=field, line=node.lineno, column=_token_column(source, node.lineno, token)
+        )
+
+    loaders = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+    for loader_node in ast.find_all(loaders):
+        keyword = type(loader_node).__name__.lower().replace("fromimport", "from")
+        fail(f"unsafe: {{% {keyword} %}} is not supported (templates cannot load files or other templates)",
+             loader_node, keyword)  # fmt: skip
+    for name_node in ast.find_all(nodes.Name):
+        if name_node.name == "self":
+            fail("unsafe: 'self' is not available in templates", name_node, "self")
+    for attr_node in ast.find_all(nodes.Getattr):
+        if is_dunder(attr_node.attr):
+            fail(f"unsafe attribute access: {attr_node.attr!r}", attr_node, attr_node.attr)
+    for item_node in ast.find_all(nodes.Getitem):
+        arg = item_node.arg
+        if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and is_dunder(arg.value):
+            fail(f"unsafe attribute access: {arg.value!r}", item_node, arg.value)
+    for filter_node in ast.find_all(nodes.Filter):
+        if filter_node.name == "attr" and filter_node.args:
+            first = filter_node.args[0]
+            if isinstance(first, nodes.Const) and isinstance(first.value, str) and is_dunder(first.value):
+                fail(f"unsafe attribute access: {first.value!r}", filter_node, first.value)
+    # Pre-parse literal JSONPath arguments so rendering only hits the cache.
+    for call_node in ast.find_all(nodes.Call):
+        callee = call_node.node
+        if not (isinstance(callee, nodes.Name) and callee.name in ("jsonpath", "jsonpath_first")):
+            continue
+        expr_node: nodes.Expr | None = call_node.args[0] if call_node.args else None
+        for keyword_arg in call_node.kwargs:
+            if keyword_arg.key == "expr":
+                expr_node = keyword_arg.value
+        if isinstance(expr_node, nodes.Const) and isinstance(expr_node.value, str):
+            _, error = parse_jsonpath(expr_node.value)
+            if error is not None:
+                fail(error, call_node, callee.name)
+
+
+def _compile_jinja(source: Any, field: str) -> Template:
+    """Parse, check, guard and compile one Jinja2 source."""
+    if not isinstance(source, str):
+        raise TemplateError("must be a string", field=field)
+    if len(source) > MAX_SOURCE_CHARS:
+        raise TemplateError(f"template longer than {MAX_SOURCE_CHARS} characters", field=field)
+    try:
+        ast = ENV.parse(source)
+        _check_ast(ast, source, field)
+        GuardTransformer(ENV).visit(ast)
+        return ENV.from_string(ast)
+    except TemplateError:
+        raise
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(source, exc, field) from None
+    except RecursionError:
+        raise TemplateError("template is nested too deeply", field=field) from None
+    except Exception as exc:  # anything else Jinja may raise while compiling
+        raise TemplateError(truncate(f"{type(exc).__name__}: {exc}"), field=field) from None
