@@ -4,17 +4,15 @@ Jinja2 sources against the sandbox, refusing at save time what the sandbox never
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
 from jinja2 import Template, nodes
 from jinja2.exceptions import TemplateSyntaxError
-from jinja2.lexer import TOKEN_EOF, TokenStream
-from jinja2.parser import Parser
 
 from gateway.core.headers import is_reserved_header
 from gateway.core.jsonpath import parse_jsonpath
-from gateway.core.templating.errors import TemplateError, truncate
+from gateway.core.templating.errors import TemplateError, syntax_error, truncate
 from gateway.core.templating.guards import GuardTransformer
 from gateway.core.templating.limits import (
     DEFAULT_MAX_OUTPUT_BYTES,
@@ -205,26 +203,11 @@ def _load_named(name: Any, loader: Callable[[str], str] | None) -> str:
     return source
 
 
-# How Jinja names tokens in its messages, shown as the template writes them.
-_TOKEN_NAMES: Final = {
-    "end of print statement": "}}",
-    "end of statement block": "%}",
-    "begin of print statement": "{{",
-    "begin of statement block": "{%",
-    "end of comment": "#}",
-    "begin of comment": "{#",
-}
-
-
-def _normalise_newlines(source: str) -> str:
-    return source.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _token_column(source: str, line: int | None, token: str | None) -> int | None:
     """1-based column of ``token`` on ``line`` of ``source`` (first ``{{``/``{%`` or 1 if not found)."""
     if line is None:
         return None
-    lines = _normalise_newlines(source).split("\n")
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not 1 <= line <= len(lines):
         return 1
     text = lines[line - 1]
@@ -234,54 +217,6 @@ def _token_column(source: str, line: int | None, token: str | None) -> int | Non
             return index + 1
     starts = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
     return min(starts) + 1 if starts else 1
-
-
-def _stop_offset(source: str) -> tuple[int, bool] | None:
-    """Where Jinja stopped reading ``source`` (offset, whether the lexer stopped) or ``None`` if it parses.
-
-    Jinja reports only the line of a syntax error, so the source is read again through Jinja's own lexer
-    and parser while recording where each raw token starts: a lexer error stops just after the last token
-    it matched, a parser error at the start of the token it was looking at.
-    """
-    position = {"start": 0, "end": 0, "lexer": False}
-
-    def recorded() -> Iterator[tuple[int, str, str]]:
-        try:
-            for lineno, kind, value in ENV.lexer.tokeniter(source, None):
-                found = source.find(value, position["end"]) if value else -1
-                if found >= 0:
-                    position["start"], position["end"] = found, found + len(value)
-                yield lineno, kind, value
-        except TemplateSyntaxError:
-            position["lexer"] = True
-            raise
-
-    parser = Parser(ENV, source)
-    parser.stream = TokenStream(ENV.lexer.wrap(recorded()), None, None)
-    try:
-        parser.parse()
-    except TemplateSyntaxError:
-        # The lexer stops after its last match, the parser at its current token (or after the last, at the end).
-        at_end = position["lexer"] or parser.stream.current.type == TOKEN_EOF
-        return int(position["end"] if at_end else position["start"]), bool(position["lexer"])
-    return None
-
-
-def _syntax_error(source: str, exc: TemplateSyntaxError, field: str) -> TemplateError:
-    """``exc`` as a TemplateError with the line Jinja gives and the column where it stopped reading."""
-    message = exc.message or str(exc)
-    for name, text in _TOKEN_NAMES.items():
-        message = message.replace(f"'{name}'", f"'{text}'")
-    column = None
-    stop = _stop_offset(_normalise_newlines(source))
-    if stop is not None and exc.lineno is not None:
-        offset, by_lexer = stop
-        text = _normalise_newlines(source)
-        if text.count("\n", 0, offset) + 1 == exc.lineno:
-            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        if by_lexer:  # the lexer appends the absolute offset, which the line and column replace
-            message = message.removesuffix(f" at {offset}")
-    return TemplateError(message, field=field, line=exc.lineno, column=column)
 
 
 def _check_ast(ast: nodes.Template, source: str, field: str) -> None:
@@ -341,7 +276,7 @@ def _compile_jinja(source: Any, field: str) -> Template:
     except TemplateError:
         raise
     except TemplateSyntaxError as exc:
-        raise _syntax_error(source, exc, field) from None
+        raise syntax_error(source, exc, field) from None
     except RecursionError:
         raise TemplateError("template is nested too deeply", field=field) from None
     except Exception as exc:  # anything else Jinja may raise while compiling
