@@ -12,6 +12,9 @@ from jinja2.parser import Parser
 
 from gateway.core.templating.sandbox import ENV
 
+__all__ = ["TemplateError", "render_reason", "syntax_error", "template_line", "truncate"]
+
+
 _MAX_REASON_CHARS: Final = 1_000
 _TEMPLATE_FILENAME: Final = "<template>"
 

@@ -23,6 +23,21 @@ from markupsafe import Markup
 from gateway.core.jsonpath import Budget, CompiledJsonPath, parse_jsonpath
 from gateway.core.templating.limits import DICT_VIEWS, RENDER_STATE, require_state
 
+__all__ = [
+    "REMOVED_FILTERS",
+    "date_filter",
+    "datetime_filter",
+    "find_values",
+    "guard_filter",
+    "guard_test",
+    "join_filter",
+    "json_default",
+    "jsonpath_first_global",
+    "jsonpath_global",
+    "sum_filter",
+    "tojson_filter",
+]
+
 _MAX_DATE_FORMAT_CHARS: Final = 256
 _STRFTIME_WIDTH_RE: Final = re.compile(r"%[-_0^#]*\d")
 REMOVED_FILTERS: Final = frozenset({"pprint", "urlize"})

@@ -17,6 +17,8 @@ from jinja2.visitor import NodeTransformer
 
 from gateway.core.templating.limits import require_state
 
+__all__ = ["GuardTransformer", "LoopIterable", "concat_guard", "finalize", "loop_guard", "value_guard"]
+
 
 class LoopIterable:
     """What every ``{% for %}`` iterates: the source, with a deadline check per item (``None`` is empty)."""

@@ -19,6 +19,27 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, cast
 
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_MAX_VALUE_BYTES",
+    "DEFAULT_TIME_LIMIT",
+    "DICT_VIEWS",
+    "FILTER_PRECHECKS",
+    "MAX_FIELDS",
+    "MAX_HEADERS",
+    "MAX_HEADER_VALUE_BYTES",
+    "MAX_INT_BITS",
+    "MAX_SOURCE_CHARS",
+    "RENDER_STATE",
+    "LimitExceeded",
+    "RenderState",
+    "check_format_spec",
+    "check_mul",
+    "check_percent_format",
+    "check_pow",
+    "require_state",
+]
+
 DEFAULT_TIME_LIMIT: Final = 1.0
 """Seconds one render (body and headers together) may take."""
 DEFAULT_MAX_OUTPUT_BYTES: Final = 256 * 1024
@@ -188,7 +209,7 @@ _PERCENT_SPEC_RE: Final = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|
 _NUMBER_RE: Final = re.compile(r"\d+")
 
 
-def check_width(state: RenderState, width: Any) -> None:
+def _check_width(state: RenderState, width: Any) -> None:
     if isinstance(width, int) and width > state.max_value:
         state.require(width)
 
@@ -226,7 +247,7 @@ def check_format_spec(state: RenderState, spec: str) -> None:
             state.require(int(digits))
 
 
-def replace_size(text: str | bytes | bytearray, old: Any, new: Any, count: Any) -> int | None:
+def _replace_size(text: str | bytes | bytearray, old: Any, new: Any, count: Any) -> int | None:
     if not (isinstance(old, type(text)) and isinstance(new, type(text))):
         return None
     hits = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
@@ -258,7 +279,7 @@ def check_pow(left: Any, right: Any) -> None:
 
 
 def _pre_center(state: RenderState, value: Any, width: Any = 80, *_: Any, **__: Any) -> None:
-    check_width(state, width)
+    _check_width(state, width)
 
 
 def _pre_indent(state: RenderState, s: Any, width: Any = 4, *_: Any, **__: Any) -> None:
@@ -275,7 +296,7 @@ def _pre_wordwrap(state: RenderState, s: Any, width: Any = 79, *args: Any, **kwa
 
 def _pre_replace(state: RenderState, s: Any, old: Any, new: Any, count: Any = None) -> None:
     text = s if isinstance(s, str) else str(s)
-    size = replace_size(text, str(old), str(new), count)
+    size = _replace_size(text, str(old), str(new), count)
     if size is not None:
         state.require(size)
 

@@ -24,6 +24,8 @@ from gateway.core.templating.limits import (
     RenderState,
 )
 
+__all__ = ["CompiledTemplate", "RenderedBody", "TemplateRecipe", "is_json_content_type"]
+
 
 @dataclass(frozen=True)
 class RenderedBody:

@@ -57,6 +57,8 @@ from gateway.core.templating.limits import (
     require_state,
 )
 
+__all__ = ["ENV", "is_dunder"]
+
 # Methods of builtin data types a template may call. Everything else on these types (to_bytes, fromkeys,
 # translate, expandtabs, ...) is refused, including the methods that can amplify a string (center, ljust,
 # rjust, zfill, replace, join): the center, replace and join filters do the same under a size check.
@@ -85,6 +87,7 @@ _METHOD_ALLOW: Final[tuple[tuple[tuple[type, ...], frozenset[str]], ...]] = (
     ((int, float), _NUMBER_METHODS),
     (DICT_VIEWS, frozenset({"isdisjoint"})),
 )
+
 _METHOD_TYPES: Final = (types.BuiltinMethodType, types.MethodType, types.MethodWrapperType)
 
 
