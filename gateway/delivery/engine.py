@@ -176,33 +176,37 @@ class DeliveryEngine:
         except TurnedAway:
             return
         try:
-            async with self._slots:
-                if not self.closing:
-                    await self.deliver(delivery_id)
+            try:
+                async with self._slots:
+                    record = None if self.closing else await self.attempt(delivery_id)
+            finally:
+                # The slots are free once the request is answered: the record's commit waits without them,
+                # and the attempt number it is fenced by keeps a late save from overwriting a newer claim.
+                lane.release()
+                if lane.idle:
+                    self._lanes.pop(webhook_id, None)
+            if record is not None and await self.ledger.record(record):
+                self._on_disabled(record.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
-        finally:
-            lane.release()
-            if lane.idle:
-                self._lanes.pop(webhook_id, None)
 
-    async def deliver(self, delivery_id: str) -> None:
-        """One attempt of one delivery, if it is still due."""
+    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
+        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
-            return
+            return None
         row = claim.webhook
         if row is None or not row.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
-            return
+            return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         self.outcomes[outcome.kind.value] += 1
         if result is not None:
             self.attempt_seconds += result.duration_ms / 1000.0
             self.pacing.note(row.id, result.duration_ms / 1000.0)
-        record = AttemptRecord(
+        return AttemptRecord(
             claim=claim,
             webhook_id=row.id,
             started=started,
@@ -211,8 +215,6 @@ class DeliveryEngine:
             transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
-        if await self.ledger.record(record):
-            self._on_disabled(row.id)
 
     async def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True
