@@ -21,6 +21,7 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
+from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Ledger
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
@@ -28,7 +29,6 @@ from gateway.delivery.sender import Sender, SendResult
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
-MAX_DEFER_SECONDS = 300.0
 WorkItem = Sequence[str]
 """``(delivery id, webhook id)``: what the broker carries (lists on the wire)."""
 
@@ -42,63 +42,6 @@ class EngineConfig:
     lease_seconds: float
     worker_concurrency: int = 256
     webhook_concurrency: int = 32
-
-
-class _TurnedAway(Exception):
-    """The engine stopped taking work while this delivery waited for a slot; it stays in the database."""
-
-
-class _Lane:
-    """Per-webhook concurrency: at most ``cap`` attempts at once; the rest wait in memory, in order.
-
-    A waiting delivery has not been claimed yet, so it holds no lease and no worker slot; if this
-    process dies, its reservation runs out and the scheduler hands it out again.
-    """
-
-    def __init__(self) -> None:
-        self.active = 0
-        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
-        self.last_turn = time.monotonic()
-
-    def stalled_for(self, cap: int) -> float:
-        """Seconds since a slot last changed hands while the lane is full (0 when it has room)."""
-        return time.monotonic() - self.last_turn if self.active >= cap else 0.0
-
-    @property
-    def idle(self) -> bool:
-        return self.active == 0 and not self.waiting
-
-    async def acquire(self, cap: int) -> None:
-        """Wait for a slot."""
-        if self.active < cap and not self.waiting:
-            self.active += 1
-            self.last_turn = time.monotonic()
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append(future)
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # the slot arrived as we were cancelled: pass it on
-            raise
-
-    def turn_away(self) -> None:
-        """Send every waiter away without a slot (the engine is shutting down)."""
-        while self.waiting:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(_TurnedAway())
-
-    def release(self) -> None:
-        """Hand the slot to the next live waiter, or free it."""
-        self.last_turn = time.monotonic()
-        while self.waiting:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(None)
-                return
-        self.active -= 1
 
 
 class ConnectorMissing(LookupError):
@@ -160,8 +103,8 @@ class DeliveryEngine:
         self._on_disabled = on_webhook_disabled
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
-        self._lanes: dict[str, _Lane] = {}
-        self._pace: dict[str, float] = {}
+        self._lanes: dict[str, Lane] = {}
+        self.pacing = Pacing(config.lease_seconds)
         self.deferred = 0
         self.ledger = Ledger(
             committer,
@@ -214,17 +157,15 @@ class DeliveryEngine:
         if self.closing:
             return
         cap = self.config.webhook_concurrency
-        lane = self._lanes.setdefault(webhook_id, _Lane())
-        # Before a slow endpoint has answered once, a full lane that has not moved for a while tells as much.
-        pace = max(self._pace.get(webhook_id, 0.0), lane.stalled_for(cap))
-        wait = len(lane.waiting) / cap * pace
-        if wait > self.config.lease_seconds / 2:
+        lane = self._lanes.setdefault(webhook_id, Lane())
+        until = self.pacing.defer_until(webhook_id, lane, cap, self.clock())
+        if until is not None:
             # A slow endpoint's backlog would outlive this delivery's reservation: leave it in the
             # database until its turn would come, instead of queueing it here (and re-enqueueing it).
             if lane.idle:
                 self._lanes.pop(webhook_id, None)
             try:
-                await self.ledger.defer(delivery_id, self.clock() + min(wait, MAX_DEFER_SECONDS))
+                await self.ledger.defer(delivery_id, until)
             except Exception as exc:  # its reservation still holds it: the scheduler hands it out later
                 log.warning("could not defer delivery %s: %s", delivery_id, type(exc).__name__)
                 return
@@ -232,44 +173,40 @@ class DeliveryEngine:
             return
         try:
             await lane.acquire(cap)
-        except _TurnedAway:
+        except TurnedAway:
             return
         try:
-            async with self._slots:
-                if not self.closing:
-                    await self.deliver(delivery_id)
+            try:
+                async with self._slots:
+                    record = None if self.closing else await self.attempt(delivery_id)
+            finally:
+                # The slots are free once the request is answered: the record's commit waits without them,
+                # and the attempt number it is fenced by keeps a late save from overwriting a newer claim.
+                lane.release()
+                if lane.idle:
+                    self._lanes.pop(webhook_id, None)
+            if record is not None and await self.ledger.record(record):
+                self._on_disabled(record.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
-        finally:
-            lane.release()
-            if lane.idle:
-                self._lanes.pop(webhook_id, None)
 
-    def _note_pace(self, webhook_id: str, seconds: float) -> None:
-        """A moving average of how long this webhook's endpoint takes to answer (HTTP time only, so a busy
-        database does not make a fast endpoint look slow)."""
-        if len(self._pace) > 10_000:
-            self._pace.clear()
-        previous = self._pace.get(webhook_id)
-        self._pace[webhook_id] = seconds if previous is None else previous * 0.8 + seconds * 0.2
-
-    async def deliver(self, delivery_id: str) -> None:
-        """One attempt of one delivery, if it is still due."""
+    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
+        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
-            return
+            return None
         row = claim.webhook
         if row is None or not row.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
-            return
+            return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         self.outcomes[outcome.kind.value] += 1
         if result is not None:
             self.attempt_seconds += result.duration_ms / 1000.0
-            self._note_pace(row.id, result.duration_ms / 1000.0)
-        record = AttemptRecord(
+            self.pacing.note(row.id, result.duration_ms / 1000.0)
+        return AttemptRecord(
             claim=claim,
             webhook_id=row.id,
             started=started,
@@ -278,8 +215,6 @@ class DeliveryEngine:
             transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
-        if await self.ledger.record(record):
-            self._on_disabled(row.id)
 
     async def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True
