@@ -15,9 +15,9 @@ from gateway.core.ids import new_id
 from gateway.core.signing import generate_secret
 from gateway.db.models import Delivery, table
 from gateway.db.webhooks import requeue
-from gateway.ingest import prepare_event
 from gateway.services.deliveries import DeliveryRecord
 from gateway.services.errors import Conflict, Invalid, NotFound
+from gateway.services.events import prepare_event
 from gateway.services.webhooks import Caller, WebhookRecord, WebhookService
 
 __all__ = ["MAX_GRACE", "MAX_RECOVER_WINDOW", "HealthCheckFailed", "WebhookActions"]
