@@ -71,16 +71,21 @@ class Receiver:
         return web.Response(status=status, headers=headers, text=text)
 
 
+async def listen(app: web.Application, port: int = 0, **options: Any) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on 127.0.0.1 (a free port unless one is given): its runner, to clean up, and its port."""
+    runner = web.AppRunner(app, access_log=None, **options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await listen(app)
     rec.url = f"http://127.0.0.1:{port}"
     yield rec
     await runner.cleanup()

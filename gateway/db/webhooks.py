@@ -61,7 +61,7 @@ async def load_subscriptions(conn: AsyncConnection, compile_filter: FilterCompil
     """Every enabled webhook, compiled."""
     w = Webhook
     query = select(w.id, w.company_id, w.events, w.project_ids, w.filter, w.version).where(w.enabled.is_(True))
-    rows = (await conn.execute(query)).tuples()
+    rows = await conn.execute(query)
     return [_subscription(i, c, e, p, f, v, compile_filter) for i, c, e, p, f, v in rows]
 
 

@@ -39,6 +39,20 @@ def start_serve(
     )
 
 
+def cli_token(cwd: Path, env: dict[str, str], company: str = "acme", user: str = "ops") -> str:
+    """A new token from ``blue-gateway tokens create``, as an operator makes one."""
+    made = subprocess.run(
+        [str(BIN), "tokens", "create", "--company", company, "--user", user],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
 async def wait_healthy(base: str) -> None:
     """Until ``/healthz`` answers 200."""
     async with httpx.AsyncClient() as client:

@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.db.models import Delivery
-from tests.conftest import GatewayFactory, eventually, free_port
-from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
+from tests.conftest import GatewayFactory, eventually, free_port, listen
+from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 
 pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
@@ -57,10 +57,7 @@ async def slow_receiver() -> AsyncIterator[SlowReceiver]:
     rec = SlowReceiver()
     app = web.Application()
     app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await listen(app, shutdown_timeout=0.1)
     rec.url = f"http://127.0.0.1:{port}/hook"
     yield rec
     rec.answer_quickly()
@@ -81,14 +78,7 @@ def _statuses(tmp_path: Path) -> dict[str, int]:
 
 
 async def _burst(tmp_path: Path, base: str, url: str) -> None:
-    token = subprocess.run(
-        [str(BIN), "tokens", "create", "--company", "acme", "--user", "ops"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = cli_token(tmp_path, _env(tmp_path))
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
