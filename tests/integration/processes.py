@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,6 +52,20 @@ def cli_token(cwd: Path, env: dict[str, str], company: str = "acme", user: str =
     )
     assert made.returncode == 0, made.stderr
     return made.stdout.strip()
+
+
+async def send_events(client: httpx.AsyncClient, count: int, per_batch: int) -> list[dict[str, Any]]:
+    """``count`` distinct ``TODO_CREATED`` events through ``/v1/events/batch``; the results of every batch."""
+    results: list[dict[str, Any]] = []
+    for start in range(0, count, per_batch):
+        batch = [
+            {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
+            for i in range(start, min(start + per_batch, count))
+        ]
+        resp = await client.post("/v1/events/batch", json={"events": batch})
+        assert resp.status_code == 202, resp.text
+        results.extend(resp.json()["results"])
+    return results
 
 
 async def wait_healthy(base: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import eventually, free_port, listen
-from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
+from tests.integration.processes import cli_token, gateway_env, send_events, start_serve, wait_healthy
 
 pytestmark = pytest.mark.slow  # kills and restarts a real gateway process
 
@@ -54,15 +54,8 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client:
             created = await client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{rport}/hook"})
             assert created.status_code == 201, created.text
-            accepted = 0
-            for start in range(0, EVENTS, 100):
-                batch = [
-                    {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
-                    for i in range(start, start + 100)
-                ]
-                resp = await client.post("/v1/events/batch", json={"events": batch})
-                assert resp.status_code == 202, resp.text
-                accepted += sum(1 for r in resp.json()["results"] if r["deliveries"] == 1)
+            results = await send_events(client, EVENTS, 100)
+            accepted = sum(1 for r in results if r["deliveries"] == 1)
         assert accepted == EVENTS
         await eventually(lambda: len(seen) >= 50, timeout=30, interval=0.005)
         server.send_signal(signal.SIGKILL)

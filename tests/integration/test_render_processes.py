@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import GatewayFactory, Receiver, eventually, free_port
+from tests.conftest import GatewayFactory, Receiver, eventually, free_port, gone
 from tests.integration.processes import cli_token, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 from tests.integration.test_crash_recovery import _env
@@ -41,15 +41,6 @@ def render_processes(parent: int) -> list[int]:
         if ppid == parent and b"gateway.core.templating.worker" in cmdline:
             found.append(int(entry.name))
     return found
-
-
-def gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from gateway.db.models import Delivery
 from tests.conftest import GatewayFactory, eventually, free_port, listen
-from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
+from tests.integration.processes import cli_token, gateway_env, send_events, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 
 pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
@@ -84,13 +84,7 @@ async def _burst(tmp_path: Path, base: str, url: str) -> None:
     ) as client:
         created = await client.post("/v1/webhooks", json={"url": url})
         assert created.status_code == 201, created.text
-        for start in range(0, EVENTS, 250):
-            batch = [
-                {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
-                for i in range(start, start + 250)
-            ]
-            resp = await client.post("/v1/events/batch", json={"events": batch})
-            assert resp.status_code == 202, resp.text
+        await send_events(client, EVENTS, 250)
     assert _statuses(tmp_path) and sum(_statuses(tmp_path).values()) == EVENTS
 
 
