@@ -96,7 +96,7 @@ class SourceService:
             "created_at": now,
         }
 
-        async def write(conn: AsyncConnection) -> Any:
+        async def write(conn: AsyncConnection) -> Row[Any]:
             if await conn.scalar(select(Company.id).where(Company.id == company_id)) is None:
                 await conn.execute(table(Company).insert().values(id=company_id, created_at=now))
             await conn.execute(table(Source).insert().values(**values))
@@ -126,7 +126,7 @@ class SourceService:
             values["project_ids"] = sorted(set(project_ids))
         mine = (Source.id == source_id) & (Source.company_id == company_id)
 
-        async def write(conn: AsyncConnection) -> Any:
+        async def write(conn: AsyncConnection) -> Row[Any] | None:
             if values:
                 await conn.execute(update(table(Source)).where(mine).values(**values))
             return (await conn.execute(select(table(Source)).where(mine))).first()

@@ -104,6 +104,17 @@ async def _terminate(server: subprocess.Popen[bytes], log: Path) -> float:
     return took
 
 
+async def _terminate_mid_burst(
+    tmp_path: Path, base: str, server: subprocess.Popen[bytes], receiver: SlowReceiver
+) -> float:
+    """A burst for ``receiver`` once the gateway is up, then SIGTERM; the seconds it took to exit."""
+    await wait_healthy(base)
+    await _burst(tmp_path, base, receiver.url)
+    # The endpoint holds its requests: the webhook's lane fills and the rest of the burst waits behind it.
+    await eventually(lambda: len(receiver.arrived) >= 32, timeout=30)
+    return await _terminate(server, tmp_path / "serve.log")
+
+
 async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
     tmp_path: Path, slow_receiver: SlowReceiver
 ) -> None:
@@ -111,11 +122,7 @@ async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await wait_healthy(base)
-        await _burst(tmp_path, base, slow_receiver.url)
-        # The endpoint holds every request: the webhook's lane is full and the rest of the burst waits behind it.
-        await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
-        took = await _terminate(server, tmp_path / "serve.log")
+        took = await _terminate_mid_burst(tmp_path, base, server, slow_receiver)
         assert _statuses(tmp_path).get("delivered", 0) == 0
 
         slow_receiver.answer_quickly()
@@ -138,10 +145,7 @@ async def test_sigterm_lets_in_flight_attempts_finish_and_starts_no_new_ones(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await wait_healthy(base)
-        await _burst(tmp_path, base, slow_receiver.url)
-        await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
-        took = await _terminate(server, tmp_path / "serve.log")
+        took = await _terminate_mid_burst(tmp_path, base, server, slow_receiver)
         # Every attempt under way at SIGTERM was answered and recorded; the backlog was left in the database.
         delivered = _statuses(tmp_path).get("delivered", 0)
         assert delivered == len(slow_receiver.answered) == len(slow_receiver.arrived)
