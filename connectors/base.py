@@ -173,7 +173,8 @@ class Connector:
     def default_spec(cls) -> dict[str, Any] | None:
         """The template behind the body a webhook gets when its template gives none (only ``contentType`` or
         ``headers``, or no template at all): the built-in ``default_template``, or None for :meth:`context`
-        as JSON. The engine compiles a webhook's template over this, so the choice is made here only."""
+        as JSON. A plugin may return any template spec (``{"body": ...}``) to ship its own default. The engine
+        compiles a webhook's template over this, so the choice is made here only."""
         return {"name": cls.default_template} if cls.default_template is not None else None
 
     def template_for(self, webhook: WebhookView) -> BodyTemplate | None:
@@ -183,9 +184,12 @@ class Connector:
         spec = self.default_spec()
         if spec is None:
             return None
-        from connectors.builtin_templates import builtin_template
+        from connectors.builtin_templates import builtin_template, compiled_default
 
-        return builtin_template(spec["name"])
+        if set(spec) == {"name"}:
+            return builtin_template(spec["name"])
+        # A plugin may ship its own default (``{"body": ...}``): compiled once per connector class.
+        return compiled_default(type(self), spec)
 
     def render(self, event: DeliveryContext, webhook: WebhookView) -> OutboundRequest:
         """Turn the event into the request body; templates raise their own errors."""

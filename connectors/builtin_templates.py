@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 from gateway.core.templating import CompiledTemplate, TemplateError, compile_template
 
-__all__ = ["BUILTIN_TEMPLATES", "builtin_source", "builtin_template"]
+__all__ = ["BUILTIN_TEMPLATES", "builtin_source", "builtin_template", "compiled_default"]
 
 BUILTIN_TEMPLATES: dict[str, str] = {
     "record": "webhook/record.j2",
@@ -38,3 +40,14 @@ def builtin_source(name: str) -> str:
 def builtin_template(name: str) -> CompiledTemplate:
     """A built-in template, compiled once per process."""
     return compile_template({"name": name}, loader=builtin_source)
+
+
+_DEFAULTS: dict[type, CompiledTemplate] = {}
+
+
+def compiled_default(owner: type, spec: Mapping[str, Any]) -> CompiledTemplate:
+    """The default template a connector class declares in its own words, compiled once per class."""
+    compiled = _DEFAULTS.get(owner)
+    if compiled is None:
+        compiled = _DEFAULTS[owner] = compile_template(spec, loader=builtin_source)
+    return compiled

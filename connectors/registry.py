@@ -48,9 +48,13 @@ def _load_one(ep: EntryPoint) -> Connector | None:
 
 
 def load_connectors(eps: Iterable[EntryPoint] | None = None) -> ConnectorRegistry:
-    """Load every connector registered in the entry-point group; failures are logged and skipped."""
+    """Load every connector registered in the entry-point group; failures are logged and skipped.
+
+    One INFO line lists what loaded: each name with the ``module:attribute`` and distribution it came from.
+    """
     found = entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps
     by_name: dict[str, Connector] = {}
+    origins: dict[str, str] = {}
     for ep in sorted(found, key=lambda e: (not e.value.startswith("connectors."), e.name)):
         connector = _load_one(ep)
         if connector is None:
@@ -64,4 +68,13 @@ def load_connectors(eps: Iterable[EntryPoint] | None = None) -> ConnectorRegistr
             )
             continue
         by_name[connector.name] = connector
+        origins[connector.name] = _origin(ep)
+    if by_name:
+        log.info("connectors loaded: %s", ", ".join(f"{name} from {origins[name]}" for name in sorted(by_name)))
     return ConnectorRegistry(by_name.values())
+
+
+def _origin(ep: EntryPoint) -> str:
+    """Where a connector came from: its ``module:attribute`` and the distribution that declared it."""
+    dist = ep.dist
+    return f"{ep.value} ({dist.name} {dist.version})" if dist is not None else ep.value

@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from gateway import __version__
 from gateway.api.auth import new_token_cache
 from gateway.api.body import GatewayRequest
 from gateway.api.deliveries import DeliveriesController
@@ -18,8 +15,11 @@ from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.quota import new_ingest_quota
+from gateway.api.reference import openapi_config, reference_assets
+from gateway.api.responses import document_operations
 from gateway.api.sources import SourceIngestController, SourcesController
 from gateway.api.templates import TemplatesController
+from gateway.api.tokens import AuditController, TokensController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
@@ -58,20 +58,19 @@ def create_app(
             SourceIngestController,
             TemplatesController,
             ZapierController,
+            reference_assets(),
+            TokensController,
+            AuditController,
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here
-        openapi_config=OpenAPIConfig(
-            title="Blue Gateway",
-            version=__version__,
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
+    document_operations(app)
     app.state.runtime = rt
     app.state.token_cache = new_token_cache()
     app.state.token_usage = TokenUsage(rt.committer.submit)

@@ -1,4 +1,4 @@
-"""``blue-gateway serve | worker | migrate | config | tokens``."""
+"""``blue-gateway serve | worker | migrate | config | tokens | connectors | webhooks | deliveries``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import __version__
+from gateway.cli_fleet import deliveries, webhooks
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from gateway.logs import configure_logging
@@ -35,6 +37,10 @@ app = typer.Typer(
 )
 tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
+connectors = typer.Typer(help="Connector plugins: start a new one.", no_args_is_help=True)
+app.add_typer(connectors, name="connectors")
+app.add_typer(webhooks, name="webhooks")
+app.add_typer(deliveries, name="deliveries")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -277,6 +283,26 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token id sho
         typer.echo(f"error: no active token {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {token_id}", err=True)
+
+
+@connectors.command("new")
+def connectors_new(
+    name: Annotated[str, typer.Argument(help="the connector's name, e.g. acme-crm")],
+    directory: Annotated[
+        Path, typer.Option("--directory", help="where the package folder is created (default: here)")
+    ] = Path("."),
+) -> None:
+    """Write a ready connector plugin package (connector, options schema, default template, tests)."""
+    from connectors.registry import load_connectors
+    from gateway.scaffold import ScaffoldError, write_plugin
+
+    try:
+        root = write_plugin(name, directory, taken=load_connectors().names())
+    except (ScaffoldError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2 if isinstance(exc, ScaffoldError) else 1) from None
+    typer.echo(str(root))
+    typer.echo(f"next: pip install -e {root} beside the gateway, then restart it", err=True)
 
 
 def main() -> None:

@@ -25,6 +25,12 @@ from gateway.runtime import Runtime
 from gateway.services.tokens import TokenService, hash_token, new_token
 from gateway.settings import Settings
 
+# One broker prefix per test run: test gateways and workers (in process, or subprocesses, which inherit the
+# environment) use queue, stream and list names of their own, so two test runs on one machine (or a stray
+# worker left by a killed run) never take each other's deliveries. tests/integration/conftest.py removes
+# them at the end of the run.
+TEST_BROKER_PREFIX = os.environ.setdefault("BLUE_GATEWAY_BROKER_PREFIX", f"bgtest_{os.getpid()}")
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
@@ -180,6 +186,7 @@ def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "lease_seconds": 2.0,
         "attempt_timeout": 5.0,
         "secret_key": "test-secret-key",
+        "broker_prefix": TEST_BROKER_PREFIX,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

@@ -15,6 +15,7 @@ from gateway.api.auth import Principal
 from gateway.api.deps import MANAGE
 from gateway.api.events import accepted, provide_events
 from gateway.api.quota import charge_ingest
+from gateway.api.responses import RATE_LIMITED, ErrorOut
 from gateway.api.schemas import EventAccepted, SourceHealthCheck, SourceIgnored, SourceList, SourceOut
 from gateway.core.catalog import HEALTH_CHECK
 from gateway.core.secretbox import SecretUnreadable
@@ -36,6 +37,10 @@ def provide_sources(request: Request[Any, Any, Any], runtime: Runtime) -> Source
     """The source service of this process, sharing the app's cache of source secrets."""
     return SourceService(runtime, request.app.state.source_secrets, provide_events(runtime))
 
+
+UNSIGNED = ResponseSpec(
+    ErrorOut, generate_examples=False, description="A missing or invalid X-Signature, or a source without a secret"
+)
 
 SOURCES = Provide(provide_sources, sync_to_thread=False)
 
@@ -95,6 +100,12 @@ class SourcesController(Controller):
         _company_admin(principal)
         return SourceList(data=[SourceOut.of(r) for r in await sources.list_all(principal.company_id)])
 
+    @get("/{source_id:str}", summary="Read a source")
+    async def get_source(self, principal: Principal, sources: SourceService, source_id: str) -> SourceOut:
+        """The source and where Blue must deliver to it (its secret never shown)."""
+        _company_admin(principal)
+        return SourceOut.of(await sources.get(principal.company_id, source_id))
+
     @delete("/{source_id:str}", status_code=204, summary="Delete a source")
     async def delete_source(self, principal: Principal, sources: SourceService, source_id: str) -> None:
         """Blue's deliveries to it are refused afterwards (404)."""
@@ -113,7 +124,7 @@ class SourceIngestController(Controller):
         "/",
         status_code=202,
         summary="Blue's webhook deliveries (signed with X-Signature)",
-        responses={200: SOURCE_200},
+        responses={200: SOURCE_200, 401: UNSIGNED, **RATE_LIMITED},
     )
     async def receive(
         self, request: Request[Any, Any, Any], sources: SourceService, source_id: str

@@ -12,6 +12,7 @@ from litestar.params import Parameter
 
 from gateway.api.auth import Principal
 from gateway.api.deps import MANAGE
+from gateway.api.responses import CONFLICT
 from gateway.api.schemas import DeliveryOut, DeliveryPage, DeliveryStatus, RecoverResult, WebhookOut
 from gateway.api.webhooks import WEBHOOKS
 from gateway.services.errors import Invalid
@@ -84,7 +85,7 @@ class WebhookActionsController(Controller):
         """Send a live ``WEBHOOK_HEALTH_CHECK``: 2xx enables it (HEALTHY), else a 422 with the answer."""
         return WebhookOut.from_record(await actions.enable(principal, webhook_id))
 
-    @post("/test", status_code=202, summary="Send a sample event through the whole pipeline")
+    @post("/test", status_code=202, summary="Send a sample event through the whole pipeline", responses=CONFLICT)
     async def send_test(
         self, principal: Principal, actions: WebhookActions, webhook_id: str, data: TestIn | None = None
     ) -> DeliveryOut:
@@ -108,7 +109,12 @@ class WebhookActionsController(Controller):
         page, next_cursor = await actions.deliveries(principal, webhook_id, status, limit, cursor)
         return DeliveryPage(data=[DeliveryOut.of(d) for d in page], nextCursor=next_cursor)
 
-    @post("/recover", status_code=202, summary="Re-send failed and discarded deliveries of a time window")
+    @post(
+        "/recover",
+        status_code=202,
+        summary="Re-send failed and discarded deliveries of a time window",
+        responses=CONFLICT,
+    )
     async def recover(
         self, principal: Principal, actions: WebhookActions, webhook_id: str, data: RecoverIn
     ) -> RecoverResult:

@@ -9,9 +9,11 @@ from litestar.params import Parameter
 
 from gateway.api.auth import Principal
 from gateway.api.deps import MANAGE
+from gateway.api.log_schemas import WebhookStatsOut
 from gateway.api.schemas import WebhookOut, WebhookPage
 from gateway.api.webhook_schema import WebhookCreate, WebhookPatch
 from gateway.runtime import Runtime
+from gateway.services.stats import StatsService
 from gateway.services.webhooks import WebhookService
 
 __all__ = ["WEBHOOKS", "WebhooksController", "provide_webhooks"]
@@ -58,6 +60,14 @@ class WebhooksController(Controller):
     async def get_webhook(self, principal: Principal, webhooks: WebhookService, webhook_id: str) -> WebhookOut:
         """The webhook object (secret null, header values masked)."""
         return WebhookOut.from_record(await webhooks.get(principal, webhook_id))
+
+    @get("/{webhook_id:str}/stats", summary="Attempts and success rate over the last 24 hours")
+    async def webhook_stats(
+        self, principal: Principal, webhooks: WebhookService, runtime: Runtime, webhook_id: str
+    ) -> WebhookStatsOut:
+        """Hourly attempts and 2xx answers for the 24 hours up to the next full hour, and the newest delivery."""
+        record = await webhooks.get(principal, webhook_id)
+        return WebhookStatsOut.of(await StatsService(runtime).webhook(record))
 
     @patch("/{webhook_id:str}", summary="Update a webhook")
     async def patch_webhook(

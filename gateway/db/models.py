@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attempt",
+    "AuditEvent",
     "Base",
     "Company",
     "Delivery",
@@ -69,6 +70,23 @@ class Token(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The token id that created this one through the API, or "cli"; NULL for tokens older than the column.
+    created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which token, and when: kept for the company to read."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_company_at", "company_id", "at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_token_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    actor_user_id: Mapped[str] = mapped_column(String(128))
+    target_id: Mapped[str] = mapped_column(String(40), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Written at most once a minute per token and process, so it may lag real use by that much."""
 
 

@@ -16,7 +16,7 @@ from gateway.services.errors import Conflict, NotFound
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
-__all__ = ["AttemptRecord", "Caller", "DeliveryRecord", "DeliveryService"]
+__all__ = ["AttemptRecord", "Caller", "DeliveryQuery", "DeliveryRecord", "DeliveryService", "visible_webhooks"]
 
 
 class Caller(Protocol):
@@ -72,6 +72,18 @@ class AttemptRecord:
         return cls(**record_fields(cls, row))
 
 
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """What a delivery search filters on; None: any."""
+
+    status: str | None = None
+    event: str | None = None
+    webhook_id: str | None = None
+    event_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
 class DeliveryService:
     """Deliveries as a caller may see and act on them: another company's or project's are not found."""
 
@@ -104,6 +116,45 @@ class DeliveryService:
             raise Conflict("delivery changed meanwhile; read it again")
         await runtime.kick([(delivery.id, delivery.webhook_id)])
         return replace(delivery, status="pending", next_attempt_at=now, updated_at=now)
+
+    async def search(
+        self, caller: Caller, query: DeliveryQuery, limit: int, cursor: str | None
+    ) -> tuple[list[DeliveryRecord], str | None]:
+        """Deliveries of every webhook the caller may see, newest first, and the next page's cursor."""
+        d = table(Delivery).c
+        stmt = select(table(Delivery)).where(d.company_id == caller.company_id)
+        for column, value in (
+            (d.status, query.status),
+            (d.event, query.event),
+            (d.webhook_id, query.webhook_id),
+            (d.event_id, query.event_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if query.since is not None:
+            stmt = stmt.where(d.created_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(d.created_at <= query.until)
+        if cursor:
+            stmt = stmt.where(d.id < cursor)
+        async with self._runtime.db.connect() as conn:
+            webhooks = await visible_webhooks(conn, caller)
+            if webhooks is not None:
+                stmt = stmt.where(d.webhook_id.in_(sorted(webhooks)))
+            rows = list(await conn.execute(stmt.order_by(d.id.desc()).limit(limit + 1)))
+        page = [DeliveryRecord.from_row(r) for r in rows[:limit]]
+        return page, (page[-1].id if len(rows) > limit else None)
+
+
+async def visible_webhooks(conn: AsyncConnection, caller: Caller) -> set[str] | None:
+    """Ids of the company's webhooks the caller covers; None for a company-admin (all of them)."""
+    if caller.is_company_admin:
+        return None
+    rows = await conn.execute(
+        select(Webhook.id, Webhook.project_ids).where(Webhook.company_id == caller.company_id)
+    )
+    # Filtered here, not in SQL: JSON list containment differs per database.
+    return {r.id for r in rows if caller.covers(r.project_ids or ())}
 
 
 async def _visible(conn: AsyncConnection, caller: Caller, delivery_id: str) -> DeliveryRecord:

@@ -137,6 +137,19 @@ class SourceService:
         self._cache.pop(source_id)
         return SourceRecord.from_row(row, runtime.secretbox)
 
+    async def get(self, company_id: str, source_id: str) -> SourceRecord:
+        """One source of the company; another company's is not found."""
+        runtime = self._runtime
+        async with runtime.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(table(Source)).where(Source.id == source_id, Source.company_id == company_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("source")
+        return SourceRecord.from_row(row, runtime.secretbox)
+
     async def list_all(self, company_id: str) -> list[SourceRecord]:
         """Every source of the company, newest first."""
         runtime = self._runtime

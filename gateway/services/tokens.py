@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ids import new_id
 from gateway.db.models import Company, Token, record_fields, table
+from gateway.services.audit import CLI, Actor, write_audit
+from gateway.services.errors import Conflict, NotFound
 
 __all__ = [
     "LAST_USED_INTERVAL",
@@ -64,6 +66,7 @@ class TokenRecord:
     revoked_at: float | None
     expires_at: float | None
     last_used_at: float | None
+    created_by: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> TokenRecord:
@@ -96,8 +99,9 @@ class TokenService:
         projects: Sequence[str] = (),
         scopes: Sequence[str] = SCOPES,
         expires_at: float | None = None,
+        actor: Actor = CLI,
     ) -> TokenRecord:
-        """Store a token's hash, creating the company on first use."""
+        """Store a token's hash, creating the company on first use, and audit who created it."""
         now = self._clock()
         values: dict[str, Any] = {
             "id": new_id("tok"),
@@ -110,11 +114,23 @@ class TokenService:
             "created_at": now,
             "revoked_at": None,
             "expires_at": expires_at,
+            "created_by": actor.token_id or actor.user_id,
         }
         async with self._engine.begin() as conn:
             if await conn.scalar(select(Company.id).where(Company.id == company)) is None:
                 await conn.execute(table(Company).insert().values(id=company, created_at=now))
             await conn.execute(table(Token).insert().values(**values))
+            await write_audit(
+                conn,
+                company,
+                actor,
+                "token.created",
+                values["id"],
+                now,
+                role=role,
+                userId=user,
+                expiresAt=expires_at,
+            )
             row = (await conn.execute(select(table(Token)).where(Token.id == values["id"]))).one()
         return TokenRecord.from_row(row)
 
@@ -126,15 +142,38 @@ class TokenService:
         async with self._engine.connect() as conn:
             return [TokenRecord.from_row(row) for row in await conn.execute(query)]
 
-    async def revoke(self, token_id: str) -> bool:
-        """Revoke an active token; False when no active token has that id."""
+    async def get(self, company: str, token_id: str) -> TokenRecord:
+        """One of the company's tokens; another company's is :class:`NotFound`."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(table(Token)).where(Token.id == token_id, Token.company_id == company))
+            ).first()
+        if row is None:
+            raise NotFound("token")
+        return TokenRecord.from_row(row)
+
+    async def revoke(self, token_id: str, company: str | None = None, actor: Actor = CLI) -> bool:
+        """Revoke an active token (of ``company`` when given) and audit it; False when no such active token."""
+        now = self._clock()
+        where = [Token.id == token_id, Token.revoked_at.is_(None)]
+        if company is not None:
+            where.append(Token.company_id == company)
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(Token)
-                .where(Token.id == token_id, Token.revoked_at.is_(None))
-                .values(revoked_at=self._clock())
-            )
-            return bool(result.rowcount)
+            owner = await conn.scalar(select(Token.company_id).where(*where))
+            if owner is None:
+                return False
+            result = await conn.execute(update(Token).where(*where).values(revoked_at=now))
+            if not result.rowcount:
+                return False
+            await write_audit(conn, owner, actor, "token.revoked", token_id, now)
+            return True
+
+    async def revoke_own(self, company: str, token_id: str, actor: Actor) -> TokenRecord:
+        """Revoke one of the company's tokens: :class:`NotFound` if not its, :class:`Conflict` if revoked."""
+        if not await self.revoke(token_id, company, actor):
+            await self.get(company, token_id)  # raises NotFound for another company's or an unknown id
+            raise Conflict("token is already revoked")
+        return await self.get(company, token_id)
 
     async def lookup(self, token_hash: str) -> TokenRecord | None:
         """The unrevoked token with this hash (expired or not: the caller words the refusal)."""

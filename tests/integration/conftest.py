@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -12,8 +13,8 @@ import pytest
 
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
-from tests.conftest import Gateway, GatewayFactory
-from tests.integration.services import POSTGRES_ADMIN_DSN, SERVICES, require
+from tests.conftest import TEST_BROKER_PREFIX, Gateway, GatewayFactory
+from tests.integration.services import BROKER_URLS, POSTGRES_ADMIN_DSN, SERVICES, require
 from tests.integration.tcpproxy import TcpProxy
 
 # Fixtures that reach a real service; a test parametrized with a service's name ("postgresql", "redis",
@@ -32,6 +33,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = {str(value) for value in callspec.params.values()} if callspec else set()
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or params & set(SERVICES):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_broker_names() -> Iterator[None]:
+    """At the end of the run, delete the RabbitMQ queues and the NATS stream named with this run's prefix."""
+    yield
+    asyncio.run(_remove_broker_names(TEST_BROKER_PREFIX))
+
+
+async def _remove_broker_names(prefix: str) -> None:
+    with contextlib.suppress(Exception):
+        import aio_pika
+
+        async with asyncio.timeout(5):
+            connection = await aio_pika.connect(BROKER_URLS["rabbitmq"])
+            async with connection:
+                channel = await connection.channel()
+                for queue in (f"{prefix}_deliveries", f"{prefix}_deliveries.dead_letter"):
+                    await channel.queue_delete(queue)
+                await channel.exchange_delete(prefix)
+    with contextlib.suppress(Exception):
+        import nats
+
+        async with asyncio.timeout(5):
+            client = await nats.connect(BROKER_URLS["nats"])
+            try:
+                await client.jetstream().delete_stream(prefix)
+            finally:
+                await client.close()
 
 
 @pytest.fixture

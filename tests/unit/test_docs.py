@@ -27,7 +27,7 @@ from connectors.zapier import flat_sample
 from gateway.api.zapier import ZapierController
 from gateway.core.catalog import EVENT_TYPES
 from gateway.core.signing import SIGNING_SCHEMES, sign_blue, sign_github, sign_standard
-from gateway.core.templating.sandbox import _ENV as TEMPLATE_ENV
+from gateway.core.templating.sandbox import ENV as TEMPLATE_ENV
 from gateway.delivery.engine import signature_headers
 from gateway.settings import PREFIX, Settings, documented_settings
 

@@ -58,7 +58,6 @@ The sandbox
 from __future__ import annotations
 
 from gateway.core.headers import RESERVED_HEADERS
-from gateway.core.templating.compiler import DEFAULT_CONTENT_TYPE, compile_template
 from gateway.core.templating.errors import TemplateError
 from gateway.core.templating.limits import (
     DEFAULT_MAX_OUTPUT_BYTES,
@@ -72,6 +71,7 @@ from gateway.core.templating.limits import (
 # Public but never in __all__; kept importable from here as before the split.
 from gateway.core.templating.limits import MAX_FIELDS as MAX_FIELDS
 from gateway.core.templating.rendering import CompiledTemplate, RenderedBody, is_json_content_type
+from gateway.core.templating.spec import DEFAULT_CONTENT_TYPE, compile_template
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",

@@ -1,6 +1,6 @@
 """What every compiled template is rewritten to call: loop, literal, ``~`` and output guards.
 
-:class:`_GuardTransformer` runs on the parsed template at compile time, so every ``{% for %}`` iterates
+:class:`GuardTransformer` runs on the parsed template at compile time, so every ``{% for %}`` iterates
 through a deadline-checking wrapper, every list/tuple/dict literal and ``~`` is size-checked and every
 output chunk is finalized (and charged) at render time.
 """
@@ -15,10 +15,12 @@ from jinja2.environment import Environment
 from jinja2.runtime import Context, Undefined, markup_join, str_join
 from jinja2.visitor import NodeTransformer
 
-from gateway.core.templating.limits import _require_state
+from gateway.core.templating.limits import require_state
+
+__all__ = ["GuardTransformer", "LoopIterable", "concat_guard", "finalize", "loop_guard", "value_guard"]
 
 
-class _LoopIterable:
+class LoopIterable:
     """What every ``{% for %}`` iterates: the source, with a deadline check per item (``None`` is empty)."""
 
     __slots__ = ("_source",)
@@ -30,7 +32,7 @@ class _LoopIterable:
         return len(self._source)
 
     def __iter__(self) -> Iterator[Any]:
-        state = _require_state()
+        state = require_state()
         source = self._source
         iterator = iter(source)
         tick = state.tick
@@ -39,20 +41,20 @@ class _LoopIterable:
             yield item
 
 
-def _loop_guard(source: Any) -> _LoopIterable:
+def loop_guard(source: Any) -> LoopIterable:
     """Compile-time marker: wraps every ``{% for %}`` iterable (dispatched in ``call``)."""
-    return _LoopIterable(source)
+    return LoopIterable(source)
 
 
-def _value_guard(value: Any) -> Any:
+def value_guard(value: Any) -> Any:
     """Compile-time marker: wraps every list / tuple / dict literal."""
-    _require_state().check_value(value)
+    require_state().check_value(value)
     return value
 
 
-def _concat_guard(eval_ctx: nodes.EvalContext, *parts: Any) -> str:
+def concat_guard(eval_ctx: nodes.EvalContext, *parts: Any) -> str:
     """Compile-time marker: replaces the ``~`` operator with a size-checked join."""
-    state = _require_state()
+    state = require_state()
     state.tick()
     total = 0
     for part in parts:
@@ -62,7 +64,7 @@ def _concat_guard(eval_ctx: nodes.EvalContext, *parts: Any) -> str:
 
 
 def _finalize_impl(context: Context, value: Any) -> Any:
-    state = _require_state()
+    state = require_state()
     state.tick()
     if isinstance(value, str):
         size = len(value)
@@ -75,10 +77,10 @@ def _finalize_impl(context: Context, value: Any) -> Any:
 
 
 # pass_context, so that no output is ever constant-folded (and finalized) at compile time.
-_finalize: Final = pass_context(_finalize_impl)
+finalize: Final = pass_context(_finalize_impl)
 
 
-class _GuardTransformer(NodeTransformer):
+class GuardTransformer(NodeTransformer):
     """Rewrites a parsed template so its loops, literals, ``~`` and text go through the guards."""
 
     def __init__(self, environment: Environment) -> None:

@@ -1,17 +1,44 @@
 """The bounds of a render and their accounting: the deadline, the value budget and printed sizes.
 
-One :class:`_RenderState` per render lives in a context variable while the template runs; the guards,
+One :class:`RenderState` per render lives in a context variable while the template runs; the guards,
 filters and sandbox hooks tick its deadline and charge its budget. Hitting a bound raises
-:class:`_LimitExceeded`, which :meth:`CompiledTemplate.render` turns into a ``TemplateError``.
+:class:`LimitExceeded`, which :meth:`CompiledTemplate.render` turns into a ``TemplateError``.
+
+Operations that can amplify (``*``, ``**``, ``%``, the padding/replace string methods and the ``center``/
+``indent``/``wordwrap``/``replace``/``format``/``batch``/``slice`` filters) are pre-checked here: their
+result size (or integer magnitude) is estimated from the arguments and refused over budget *before*
+allocating.
 """
 
 from __future__ import annotations
 
 import contextvars
 import itertools
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, cast
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_MAX_VALUE_BYTES",
+    "DEFAULT_TIME_LIMIT",
+    "DICT_VIEWS",
+    "FILTER_PRECHECKS",
+    "MAX_FIELDS",
+    "MAX_HEADERS",
+    "MAX_HEADER_VALUE_BYTES",
+    "MAX_INT_BITS",
+    "MAX_SOURCE_CHARS",
+    "RENDER_STATE",
+    "LimitExceeded",
+    "RenderState",
+    "check_format_spec",
+    "check_mul",
+    "check_percent_format",
+    "check_pow",
+    "require_state",
+]
 
 DEFAULT_TIME_LIMIT: Final = 1.0
 """Seconds one render (body and headers together) may take."""
@@ -27,12 +54,14 @@ MAX_HEADER_VALUE_BYTES: Final = 8192
 """Longest header value template and longest rendered header value."""
 MAX_FIELDS: Final = 200
 """Most entries in a ``fields`` template."""
+MAX_INT_BITS: Final = 16_384
+"""Largest integer a template may build."""
 
 _SIZE_CACHE_MAX: Final = 50_000
 _SIZE_CACHE_MIN_UNITS: Final = 256
 
 
-class _LimitExceeded(Exception):
+class LimitExceeded(Exception):
     """A render bound was hit; ``reason`` is the user-facing message."""
 
     def __init__(self, reason: str) -> None:
@@ -40,8 +69,8 @@ class _LimitExceeded(Exception):
         self.reason = reason
 
 
-_DICT_VIEWS: Final[tuple[type, ...]] = (type({}.keys()), type({}.values()), type({}.items()))
-_CONTAINERS: Final = (list, tuple, dict, set, frozenset, *_DICT_VIEWS)
+DICT_VIEWS: Final[tuple[type, ...]] = (type({}.keys()), type({}.values()), type({}.items()))
+_CONTAINERS: Final = (list, tuple, dict, set, frozenset, *DICT_VIEWS)
 
 
 def _scalar_units(value: Any) -> int:
@@ -61,13 +90,13 @@ def _children(obj: Any) -> tuple[Iterable[Any], int]:
     """The values a container prints (keys and values for mappings and dict views) and their number."""
     if isinstance(obj, dict):
         return itertools.chain(obj.keys(), obj.values()), 2 * len(obj)
-    if isinstance(obj, _DICT_VIEWS):
+    if isinstance(obj, DICT_VIEWS):
         mapping: Mapping[Any, Any] = cast(Any, obj).mapping
         return itertools.chain(mapping.keys(), mapping.values()), 2 * len(mapping)
     return obj, len(obj)
 
 
-class _RenderState:
+class RenderState:
     """Per-render bookkeeping: the deadline, the value/buffer budget and a size cache."""
 
     __slots__ = ("_sizes", "deadline", "max_value", "produced", "root")
@@ -82,12 +111,12 @@ class _RenderState:
     def tick(self) -> None:
         """Raise once the deadline has passed."""
         if time.monotonic() > self.deadline:
-            raise _LimitExceeded("render time limit exceeded")
+            raise LimitExceeded("render time limit exceeded")
 
     def require(self, size: int) -> None:
         """Refuse a value of about ``size`` bytes if it is over the value budget."""
         if size > self.max_value:
-            raise _LimitExceeded(
+            raise LimitExceeded(
                 f"output exceeds {self.max_value} bytes (a template value would be about {size} bytes)"
             )
 
@@ -103,7 +132,7 @@ class _RenderState:
         """Account ``size`` more bytes written by an output statement (top level or buffered)."""
         self.produced += size
         if self.produced > self.max_value:
-            raise _LimitExceeded(f"output exceeds {self.max_value} bytes (including buffered output)")
+            raise LimitExceeded(f"output exceeds {self.max_value} bytes (including buffered output)")
 
     def size_of(self, value: Any) -> int:
         """Approximate printed size of ``value``, counting shared references each time they print.
@@ -163,11 +192,130 @@ class _RenderState:
         return memo[id(value)][1]
 
 
-_STATE: contextvars.ContextVar[_RenderState | None] = contextvars.ContextVar("blue_gateway_render", default=None)
+RENDER_STATE: contextvars.ContextVar[RenderState | None] = contextvars.ContextVar(
+    "blue_gateway_render", default=None
+)
 
 
-def _require_state() -> _RenderState:
-    state = _STATE.get()
+def require_state() -> RenderState:
+    state = RENDER_STATE.get()
     if state is None:
         raise RuntimeError("template helpers are only available while rendering")
     return state
+
+
+_MAX_COUNT_ARG: Final = 100_000
+_PERCENT_SPEC_RE: Final = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([A-Za-z%])")
+_NUMBER_RE: Final = re.compile(r"\d+")
+
+
+def _check_width(state: RenderState, width: Any) -> None:
+    if isinstance(width, int) and width > state.max_value:
+        state.require(width)
+
+
+def check_percent_format(state: RenderState, fmt: str, args: Any) -> None:
+    """Bound ``fmt % args`` before running it: no ``*`` widths, widths/precisions and repeats bounded."""
+    specs = 0
+    widths = 0
+    for match in _PERCENT_SPEC_RE.finditer(fmt):
+        if match.group(3) == "%":
+            continue
+        for number in (match.group(1), match.group(2)):
+            if number == "*":
+                raise LimitExceeded("'*' field widths are not supported in templates")
+            if number:
+                if len(number) > 9:
+                    state.require(10**9)
+                widths += int(number)
+        specs += 1
+    if isinstance(args, tuple):
+        biggest = max((state.size_of(arg) for arg in args), default=0)
+    elif isinstance(args, Mapping):
+        biggest = max((state.size_of(arg) for arg in args.values()), default=0)
+    else:
+        biggest = state.size_of(args)
+    state.require(len(fmt) + specs * biggest + widths)
+
+
+def check_format_spec(state: RenderState, spec: str) -> None:
+    for match in _NUMBER_RE.finditer(spec):
+        digits = match.group()
+        if len(digits) > 9:
+            state.require(10**9)
+        if int(digits) > state.max_value:
+            state.require(int(digits))
+
+
+def _replace_size(text: str | bytes | bytearray, old: Any, new: Any, count: Any) -> int | None:
+    if not (isinstance(old, type(text)) and isinstance(new, type(text))):
+        return None
+    hits = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * max(len(new) - len(old), 0)
+
+
+def check_mul(state: RenderState, left: Any, right: Any) -> None:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(times, int) and isinstance(seq, (str, bytes, list, tuple)):
+            if times > 0:
+                unit = len(seq) if isinstance(seq, (str, bytes)) else state.size_of(seq)
+                state.require(unit * times)
+            return
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        raise LimitExceeded(f"integer too large (more than {MAX_INT_BITS} bits)")
+
+
+def check_pow(left: Any, right: Any) -> None:
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and right > 0
+        and abs(left) > 1
+        and (right > MAX_INT_BITS or left.bit_length() * right > MAX_INT_BITS)
+    ):
+        raise LimitExceeded(f"integer too large (more than {MAX_INT_BITS} bits)")
+
+
+def _pre_center(state: RenderState, value: Any, width: Any = 80, *_: Any, **__: Any) -> None:
+    _check_width(state, width)
+
+
+def _pre_indent(state: RenderState, s: Any, width: Any = 4, *_: Any, **__: Any) -> None:
+    text = str(s)
+    pad = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    state.require(len(text) + (text.count("\n") + 1) * max(pad, 0))
+
+
+def _pre_wordwrap(state: RenderState, s: Any, width: Any = 79, *args: Any, **kwargs: Any) -> None:
+    wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None)
+    text = str(s)
+    state.require(len(text) + (len(text) + 1) * len(str(wrapstring or "\n")))
+
+
+def _pre_replace(state: RenderState, s: Any, old: Any, new: Any, count: Any = None) -> None:
+    text = s if isinstance(s, str) else str(s)
+    size = _replace_size(text, str(old), str(new), count)
+    if size is not None:
+        state.require(size)
+
+
+def _pre_format(state: RenderState, value: Any, *args: Any, **kwargs: Any) -> None:
+    check_percent_format(state, str(value), kwargs or args)
+
+
+def _pre_count_arg(state: RenderState, value: Any, count: Any = 1, *_: Any, **__: Any) -> None:
+    if isinstance(count, int) and count > _MAX_COUNT_ARG:
+        raise LimitExceeded(f"batch/slice count too large (at most {_MAX_COUNT_ARG})")
+
+
+FILTER_PRECHECKS: Final[dict[str, Callable[..., None]]] = {
+    "batch": _pre_count_arg,
+    "center": _pre_center,
+    "format": _pre_format,
+    "indent": _pre_indent,
+    "replace": _pre_replace,
+    "slice": _pre_count_arg,
+    "wordwrap": _pre_wordwrap,
+}

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from gateway.core.templating.channel import RenderJob, RenderProcess
-from gateway.core.templating.errors import TemplateError, _truncate
+from gateway.core.templating.errors import TemplateError, truncate
 from gateway.core.templating.rendering import CompiledTemplate, RenderedBody
 from gateway.core.templating.standin import call_with_stand_in
 from gateway.core.templating.worker import REQUEST_HEAD
@@ -99,7 +99,7 @@ class RenderPool:
                 option=orjson.OPT_NON_STR_KEYS,
             )
         except TypeError as exc:
-            raise TemplateError(_truncate(f"invalid render context: {exc}")) from None
+            raise TemplateError(truncate(f"invalid render context: {exc}")) from None
         future: asyncio.Future[RenderedBody] = asyncio.get_running_loop().create_future()
         job = RenderJob(
             self._ids, tenant, key, REQUEST_HEAD.pack(len(payload)) + payload, template.time_limit, future

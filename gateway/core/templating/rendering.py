@@ -12,18 +12,19 @@ from typing import Any
 import orjson
 from jinja2 import Template
 
-from gateway.core.templating.errors import TemplateError, _render_reason, _template_line, _truncate
-from gateway.core.templating.filters import _json_default
-from gateway.core.templating.jsonpath import _find_values
+from gateway.core.templating.errors import TemplateError, render_reason, template_line, truncate
+from gateway.core.templating.filters import find_values, json_default
 from gateway.core.templating.limits import (
-    _STATE,
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_TIME_LIMIT,
     MAX_HEADER_VALUE_BYTES,
-    _LimitExceeded,
-    _RenderState,
+    RENDER_STATE,
+    LimitExceeded,
+    RenderState,
 )
+
+__all__ = ["CompiledTemplate", "RenderedBody", "TemplateRecipe", "is_json_content_type"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class CompiledTemplate:
         """Names of the headers this template sets."""
         return [name for name, _ in self._headers]
 
-    def _with_overrides(self, content_type: str | None, headers: list[tuple[str, Template]]) -> CompiledTemplate:
+    def with_overrides(self, content_type: str | None, headers: list[tuple[str, Template]]) -> CompiledTemplate:
         merged = {name.lower(): (name, tmpl) for name, tmpl in self._headers}
         merged.update({name.lower(): (name, tmpl) for name, tmpl in headers})
         return CompiledTemplate(
@@ -146,10 +147,10 @@ class CompiledTemplate:
         field = {"jinja": "template.body", "fields": "template.fields"}.get(self.kind, "template")
         try:
             variables = dict(context)
-            state = _RenderState(time.monotonic() + limit, max(self.max_value_bytes, max_bytes), variables)
-            token = _STATE.set(state)
+            state = RenderState(time.monotonic() + limit, max(self.max_value_bytes, max_bytes), variables)
+            token = RENDER_STATE.set(state)
         except Exception as exc:
-            raise TemplateError(_truncate(f"invalid render context: {exc}"), field=field) from None
+            raise TemplateError(truncate(f"invalid render context: {exc}"), field=field) from None
         try:
             body = self._render_body(variables, state, max_bytes)
             headers: dict[str, str] = {}
@@ -162,22 +163,22 @@ class CompiledTemplate:
                 headers[name] = value
         except TemplateError:
             raise
-        except _LimitExceeded as exc:
-            raise TemplateError(exc.reason, field=field, line=_template_line(exc)) from None
+        except LimitExceeded as exc:
+            raise TemplateError(exc.reason, field=field, line=template_line(exc)) from None
         except Exception as exc:
-            raise TemplateError(_render_reason(exc), field=field, line=_template_line(exc)) from None
+            raise TemplateError(render_reason(exc), field=field, line=template_line(exc)) from None
         finally:
-            _STATE.reset(token)
+            RENDER_STATE.reset(token)
         if self.kind == "jinja" and is_json_content_type(self.content_type):
             try:
                 orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise TemplateError(
-                    _truncate(f"rendered body is not valid JSON: {exc}"), field="template.body"
+                    truncate(f"rendered body is not valid JSON: {exc}"), field="template.body"
                 ) from None
         return RenderedBody(body=body, content_type=self.content_type, headers=headers)
 
-    def _render_body(self, variables: dict[str, Any], state: _RenderState, max_bytes: int) -> bytes:
+    def _render_body(self, variables: dict[str, Any], state: RenderState, max_bytes: int) -> bytes:
         if self._template is not None:
             return _render_jinja(self._template, variables, state, max_bytes)
         data: Any
@@ -185,17 +186,17 @@ class CompiledTemplate:
             data = {}
             for key, path in self._fields:
                 state.tick()
-                values = _find_values(path, variables)
+                values = find_values(path, variables)
                 data[key] = None if not values else values[0] if len(values) == 1 else values
         else:
             data = variables
-        body = orjson.dumps(data, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+        body = orjson.dumps(data, default=json_default, option=orjson.OPT_NON_STR_KEYS)
         if self.kind == "fields" and len(body) > max_bytes:
-            raise _LimitExceeded(f"output exceeds {max_bytes} bytes")
+            raise LimitExceeded(f"output exceeds {max_bytes} bytes")
         return body
 
 
-def _render_jinja(template: Template, variables: dict[str, Any], state: _RenderState, max_bytes: int) -> bytes:
+def _render_jinja(template: Template, variables: dict[str, Any], state: RenderState, max_bytes: int) -> bytes:
     """Render chunk by chunk, checking the deadline and the byte count as output is produced."""
     chunks: list[bytes] = []
     total = 0
@@ -206,7 +207,7 @@ def _render_jinja(template: Template, variables: dict[str, Any], state: _RenderS
             data = chunk.encode("utf-8")
             total += len(data)
             if total > max_bytes:
-                raise _LimitExceeded(f"output exceeds {max_bytes} bytes")
+                raise LimitExceeded(f"output exceeds {max_bytes} bytes")
             chunks.append(data)
     finally:
         close = getattr(generator, "close", None)

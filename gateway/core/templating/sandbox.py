@@ -25,37 +25,43 @@ from jinja2.tests import TESTS as DEFAULT_TESTS
 from markupsafe import Markup
 
 from gateway.core.templating.filters import (
-    _REMOVED_FILTERS,
-    _date,
-    _datetime,
-    _guard_filter,
-    _guard_test,
-    _join,
-    _sum,
-    _tojson,
+    REMOVED_FILTERS,
+    date_filter,
+    datetime_filter,
+    guard_filter,
+    guard_test,
+    join_filter,
+    jsonpath_first_global,
+    jsonpath_global,
+    sum_filter,
+    tojson_filter,
 )
 from gateway.core.templating.guards import (
-    _concat_guard,
-    _finalize,
-    _loop_guard,
-    _LoopIterable,
-    _value_guard,
+    LoopIterable,
+    concat_guard,
+    finalize,
+    loop_guard,
+    value_guard,
 )
-from gateway.core.templating.jsonpath import _jsonpath, _jsonpath_first
-from gateway.core.templating.limits import _DICT_VIEWS, _STATE, _LimitExceeded, _RenderState, _require_state
-from gateway.core.templating.prechecks import (
-    _FILTER_PRECHECKS,
-    _MAX_INT_BITS,
-    _check_format_spec,
-    _check_mul,
-    _check_percent_format,
-    _check_pow,
-    _check_width,
-    _replace_size,
+from gateway.core.templating.limits import (
+    DICT_VIEWS,
+    FILTER_PRECHECKS,
+    MAX_INT_BITS,
+    RENDER_STATE,
+    LimitExceeded,
+    RenderState,
+    check_format_spec,
+    check_mul,
+    check_percent_format,
+    check_pow,
+    require_state,
 )
 
+__all__ = ["ENV", "is_dunder"]
+
 # Methods of builtin data types a template may call. Everything else on these types (to_bytes, fromkeys,
-# translate, expandtabs, ...) is refused; the starred comments mark argument-checked methods.
+# translate, expandtabs, ...) is refused, including the methods that can amplify a string (center, ljust,
+# rjust, zfill, replace, join): the center, replace and join filters do the same under a size check.
 _STR_METHODS: Final = frozenset(
     {
         "capitalize", "casefold", "count", "decode", "encode", "endswith", "find", "hex", "index", "isalnum",
@@ -63,7 +69,6 @@ _STR_METHODS: Final = frozenset(
         "isspace", "istitle", "isupper", "lower", "lstrip", "partition", "removeprefix", "removesuffix",
         "rfind", "rindex", "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip",
         "striptags", "swapcase", "title", "unescape", "upper",
-        "center", "join", "ljust", "replace", "rjust", "zfill",  # checked
     }
 )  # fmt: skip
 _SEQ_METHODS: Final = frozenset({"count", "index", "copy"})
@@ -80,59 +85,40 @@ _METHOD_ALLOW: Final[tuple[tuple[tuple[type, ...], frozenset[str]], ...]] = (
     ((dict,), _DICT_METHODS),
     ((set, frozenset), _SET_METHODS),
     ((int, float), _NUMBER_METHODS),
-    (_DICT_VIEWS, frozenset({"isdisjoint"})),
+    (DICT_VIEWS, frozenset({"isdisjoint"})),
 )
+
 _METHOD_TYPES: Final = (types.BuiltinMethodType, types.MethodType, types.MethodWrapperType)
 
 
-def _check_call(state: _RenderState, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """Refuse calls outside the allow-list and pre-check amplifying string methods; may rewrite ``args``."""
+def _check_callable(obj: Any) -> None:
+    """Refuse calls outside the allow-list (functions, macros and loop helpers are Jinja's or the gateway's)."""
     if isinstance(obj, (types.FunctionType, LoopContext, Undefined)) or obj is dict:
-        return args
+        return
     if type(obj).__module__ == "jinja2.runtime":  # Macro, BlockReference, ...
-        return args
+        return
     if not isinstance(obj, _METHOD_TYPES):
         raise SecurityError(f"calling a {type(obj).__name__!r} object is not allowed in templates")
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", "?")
     if isinstance(owner, LoopContext) or type(owner).__module__ == "jinja2.runtime":
-        return args
+        return
     for kinds, allowed in _METHOD_ALLOW:
-        if isinstance(owner, kinds):
-            if name not in allowed:
-                raise SecurityError(f"calling {type(owner).__name__}.{name}() is not allowed in templates")
-            break
-    else:
-        raise SecurityError(f"calling {type(owner).__name__}.{name}() is not allowed in templates")
-    if isinstance(owner, (str, bytes, bytearray)):
-        if name in ("center", "ljust", "rjust", "zfill") and args:
-            _check_width(state, args[0])
-        elif name == "replace" and len(args) >= 2:
-            count = args[2] if len(args) > 2 else kwargs.get("count", -1)
-            size = _replace_size(owner, args[0], args[1], count)
-            if size is not None:
-                state.require(size)
-        elif name == "join" and len(args) == 1:
-            items = list(args[0])
-            size = len(owner) * max(len(items) - 1, 0)
-            for item in items:
-                if isinstance(item, (str, bytes, bytearray)):
-                    size += len(item)
-            state.require(size)
-            return (items,)
-    return args
+        if isinstance(owner, kinds) and name in allowed:
+            return
+    raise SecurityError(f"calling {type(owner).__name__}.{name}() is not allowed in templates")
 
 
 class _BoundedFormatter(SandboxedFormatter):
     """``str.format`` for templates: sandboxed field lookup, bounded widths and total size."""
 
-    def __init__(self, env: Environment, state: _RenderState, **kwargs: Any) -> None:
+    def __init__(self, env: Environment, state: RenderState, **kwargs: Any) -> None:
         super().__init__(env, **kwargs)
         self._state = state
         self._used = 0
 
     def format_field(self, value: Any, format_spec: str) -> Any:
-        _check_format_spec(self._state, format_spec)
+        check_format_spec(self._state, format_spec)
         out = super().format_field(value, format_spec)
         self._used += len(out)
         self._state.require(self._used)
@@ -143,7 +129,7 @@ class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
     """:class:`_BoundedFormatter` for ``Markup.format``."""
 
 
-def _is_dunder(name: str) -> bool:
+def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
@@ -152,7 +138,7 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    blue_gw_loop: Callable[[Any], _LoopIterable]
+    blue_gw_loop: Callable[[Any], LoopIterable]
     blue_gw_value: Callable[[Any], Any]
     blue_gw_concat: Callable[..., str]
 
@@ -160,36 +146,49 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(  # bodies are JSON/text for machines, not HTML: no autoescape
             autoescape=False,
             undefined=ChainableUndefined,
-            finalize=_finalize,
+            finalize=finalize,
             optimized=False,  # no constant folding: nothing is evaluated at compile time
             extensions=["jinja2.ext.loopcontrols"],
             cache_size=0,
             auto_reload=False,
         )
-        self.blue_gw_loop = _loop_guard
-        self.blue_gw_value = _value_guard
-        self.blue_gw_concat = _concat_guard
+        self.blue_gw_loop = loop_guard
+        self.blue_gw_value = value_guard
+        self.blue_gw_concat = concat_guard
         self.globals.clear()
         self.globals.update(
-            {"range": safe_range, "dict": dict, "jsonpath": _jsonpath, "jsonpath_first": _jsonpath_first}
+            {
+                "range": safe_range,
+                "dict": dict,
+                "jsonpath": jsonpath_global,
+                "jsonpath_first": jsonpath_first_global,
+            }
         )
         filters: dict[str, Callable[..., Any]] = {}
         for name, func in DEFAULT_FILTERS.items():
-            if name not in _REMOVED_FILTERS:
+            if name not in REMOVED_FILTERS:
                 filters[name] = func
-        filters.update({"tojson": _tojson, "join": _join, "sum": _sum, "date": _date, "datetime": _datetime})
+        filters.update(
+            {
+                "tojson": tojson_filter,
+                "join": join_filter,
+                "sum": sum_filter,
+                "date": date_filter,
+                "datetime": datetime_filter,
+            }
+        )
         self.filters.clear()
         for name, func in filters.items():
-            self.filters[name] = _guard_filter(func, _FILTER_PRECHECKS.get(name))
+            self.filters[name] = guard_filter(func, FILTER_PRECHECKS.get(name))
         self.tests.clear()
         for name, func in DEFAULT_TESTS.items():
-            self.tests[name] = _guard_test(cast(Callable[..., Any], func))
+            self.tests[name] = guard_test(cast(Callable[..., Any], func))
 
     # -- attribute access ------------------------------------------------------------------------------
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Sandboxed ``obj.attribute``; ``_``-prefixed names only as keys of plain mappings."""
-        state = _STATE.get()
+        state = RENDER_STATE.get()
         if state is not None:
             state.tick()
         if attribute.startswith("_"):
@@ -198,7 +197,7 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         """Sandboxed ``obj[argument]``; ``_``-prefixed string keys only on plain mappings."""
-        state = _STATE.get()
+        state = RENDER_STATE.get()
         if state is not None:
             state.tick()
         if isinstance(argument, str) and argument.startswith("_"):
@@ -211,7 +210,7 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
                 return obj[name]
             except (KeyError, TypeError):
                 return self.undefined(obj=obj, name=name)
-        if _is_dunder(name) or (not isinstance(obj, Undefined) and hasattr(obj, name)):
+        if is_dunder(name) or (not isinstance(obj, Undefined) and hasattr(obj, name)):
             raise SecurityError(f"unsafe attribute access: {name!r} of a {type(obj).__name__!r} object")
         return self.undefined(obj=obj, name=name)
 
@@ -234,7 +233,7 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
         env = self
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
-            state = _require_state()
+            state = require_state()
             formatter: _BoundedFormatter
             if isinstance(f_self, Markup):
                 formatter = _BoundedEscapeFormatter(env, state, escape=f_self.escape)
@@ -252,42 +251,41 @@ class _GatewayEnvironment(ImmutableSandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Sandboxed call: internal guards, allow-list, argument pre-checks, result size check."""
-        if obj is _loop_guard:
-            return _LoopIterable(args[0])
-        if obj is _value_guard:
-            return _value_guard(args[0])
-        if obj is _concat_guard:
-            return _concat_guard(context.eval_ctx, *args)
-        state = _require_state()
+        if obj is loop_guard:
+            return LoopIterable(args[0])
+        if obj is value_guard:
+            return value_guard(args[0])
+        if obj is concat_guard:
+            return concat_guard(context.eval_ctx, *args)
+        state = require_state()
         state.tick()
         if not self.is_safe_callable(obj):
             raise SecurityError(f"a {type(obj).__name__!r} object is not safely callable")
-        user_kwargs = {k: v for k, v in kwargs.items() if k not in ("_loop_vars", "_block_vars")}
-        args = _check_call(state, obj, args, user_kwargs)
+        _check_callable(obj)
         if isinstance(obj, LoopContext) and args:
-            args = (_LoopIterable(args[0]), *args[1:])
+            args = (LoopIterable(args[0]), *args[1:])
         result = context.call(obj, *args, **kwargs)
         state.check_value(result)
         return result
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Every arithmetic operator: deadline, pre-checked sizes / magnitudes, checked result."""
-        state = _require_state()
+        state = require_state()
         state.tick()
         if operator == "*":
-            _check_mul(state, left, right)
+            check_mul(state, left, right)
         elif operator == "**":
-            _check_pow(left, right)
+            check_pow(left, right)
         elif operator == "+":
             if isinstance(left, (str, bytes, list, tuple)) and isinstance(right, (str, bytes, list, tuple)):
                 state.require(state.size_of(left) + state.size_of(right))
         elif operator == "%" and isinstance(left, str):
-            _check_percent_format(state, left, right)
+            check_percent_format(state, left, right)
         result = self.binop_table[operator](left, right)
-        if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
-            raise _LimitExceeded(f"integer too large (more than {_MAX_INT_BITS} bits)")
+        if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+            raise LimitExceeded(f"integer too large (more than {MAX_INT_BITS} bits)")
         state.check_value(result)
         return result
 
 
-_ENV: Final = _GatewayEnvironment()
+ENV: Final = _GatewayEnvironment()

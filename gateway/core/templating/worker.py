@@ -25,9 +25,9 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
-from gateway.core.templating.compiler import compile_template
 from gateway.core.templating.errors import TemplateError
 from gateway.core.templating.rendering import CompiledTemplate, RenderedBody
+from gateway.core.templating.spec import compile_template
 
 REQUEST_HEAD: Final = struct.Struct("!I")
 """A request frame's header: the length of its JSON."""

@@ -1,16 +1,19 @@
-"""compile_template: validate a template spec (body, fields, name, contentType, headers) and compile it."""
+"""compile_template: validate a template spec (body, fields, name, contentType, headers) and compile its
+Jinja2 sources against the sandbox, refusing at save time what the sandbox never allows."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-from jinja2 import Template
+from jinja2 import Template, nodes
+from jinja2.exceptions import TemplateSyntaxError
 
 from gateway.core.headers import is_reserved_header
-from gateway.core.templating.errors import TemplateError
-from gateway.core.templating.jsonpath import _parse_jsonpath
+from gateway.core.jsonpath import parse_jsonpath
+from gateway.core.templating.errors import TemplateError, syntax_error, truncate
+from gateway.core.templating.guards import GuardTransformer
 from gateway.core.templating.limits import (
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_VALUE_BYTES,
@@ -18,9 +21,12 @@ from gateway.core.templating.limits import (
     MAX_FIELDS,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
+    MAX_SOURCE_CHARS,
 )
 from gateway.core.templating.rendering import CompiledTemplate, TemplateRecipe, is_json_content_type
-from gateway.core.templating.source import _compile_jinja
+from gateway.core.templating.sandbox import ENV, is_dunder
+
+__all__ = ["DEFAULT_CONTENT_TYPE", "compile_template"]
 
 DEFAULT_CONTENT_TYPE: Final = "application/json"
 """Content type when a template names none."""
@@ -84,7 +90,7 @@ def _compile_fields(raw: Any) -> list[tuple[str, Any]]:
             raise TemplateError("field names must be non-empty strings of at most 200 characters", field=field)
         if not isinstance(expr, str):
             raise TemplateError("must be a JSONPath string", field=field)
-        path, error = _parse_jsonpath(expr)
+        path, error = parse_jsonpath(expr)
         if error is not None:
             raise TemplateError(error, field=field)
         compiled.append((key, path))
@@ -145,7 +151,7 @@ def compile_template(
         content_type = _validate_content_type(current.get("contentType"))
         headers = _compile_headers(current.get("headers"))
         if not kinds:
-            return build(None, fallback)._with_overrides(content_type, headers)
+            return build(None, fallback).with_overrides(content_type, headers)
         kind = kinds[0]
         if kind == "fields":
             if content_type is not None and not is_json_content_type(content_type):
@@ -195,3 +201,83 @@ def _load_named(name: Any, loader: Callable[[str], str] | None) -> str:
     if not isinstance(source, str):
         raise TemplateError(f"unknown template {name!r}", field="template.name")
     return source
+
+
+def _token_column(source: str, line: int | None, token: str | None) -> int | None:
+    """1-based column of ``token`` on ``line`` of ``source`` (first ``{{``/``{%`` or 1 if not found)."""
+    if line is None:
+        return None
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if not 1 <= line <= len(lines):
+        return 1
+    text = lines[line - 1]
+    if token:
+        index = text.find(token)
+        if index >= 0:
+            return index + 1
+    starts = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
+    return min(starts) + 1 if starts else 1
+
+
+def _check_ast(ast: nodes.Template, source: str, field: str) -> None:
+    """Refuse what the sandbox never allows, at save time, with a line and column."""
+
+    def fail(reason: str, node: nodes.Node, token: str | None) -> NoReturn:
+        raise TemplateError(
+            reason, field=field, line=node.lineno, column=_token_column(source, node.lineno, token)
+        )
+
+    loaders = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+    for loader_node in ast.find_all(loaders):
+        keyword = type(loader_node).__name__.lower().replace("fromimport", "from")
+        fail(f"unsafe: {{% {keyword} %}} is not supported (templates cannot load files or other templates)",
+             loader_node, keyword)  # fmt: skip
+    for name_node in ast.find_all(nodes.Name):
+        if name_node.name == "self":
+            fail("unsafe: 'self' is not available in templates", name_node, "self")
+    for attr_node in ast.find_all(nodes.Getattr):
+        if is_dunder(attr_node.attr):
+            fail(f"unsafe attribute access: {attr_node.attr!r}", attr_node, attr_node.attr)
+    for item_node in ast.find_all(nodes.Getitem):
+        arg = item_node.arg
+        if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and is_dunder(arg.value):
+            fail(f"unsafe attribute access: {arg.value!r}", item_node, arg.value)
+    for filter_node in ast.find_all(nodes.Filter):
+        if filter_node.name == "attr" and filter_node.args:
+            first = filter_node.args[0]
+            if isinstance(first, nodes.Const) and isinstance(first.value, str) and is_dunder(first.value):
+                fail(f"unsafe attribute access: {first.value!r}", filter_node, first.value)
+    # Pre-parse literal JSONPath arguments so rendering only hits the cache.
+    for call_node in ast.find_all(nodes.Call):
+        callee = call_node.node
+        if not (isinstance(callee, nodes.Name) and callee.name in ("jsonpath", "jsonpath_first")):
+            continue
+        expr_node: nodes.Expr | None = call_node.args[0] if call_node.args else None
+        for keyword_arg in call_node.kwargs:
+            if keyword_arg.key == "expr":
+                expr_node = keyword_arg.value
+        if isinstance(expr_node, nodes.Const) and isinstance(expr_node.value, str):
+            _, error = parse_jsonpath(expr_node.value)
+            if error is not None:
+                fail(error, call_node, callee.name)
+
+
+def _compile_jinja(source: Any, field: str) -> Template:
+    """Parse, check, guard and compile one Jinja2 source."""
+    if not isinstance(source, str):
+        raise TemplateError("must be a string", field=field)
+    if len(source) > MAX_SOURCE_CHARS:
+        raise TemplateError(f"template longer than {MAX_SOURCE_CHARS} characters", field=field)
+    try:
+        ast = ENV.parse(source)
+        _check_ast(ast, source, field)
+        GuardTransformer(ENV).visit(ast)
+        return ENV.from_string(ast)
+    except TemplateError:
+        raise
+    except TemplateSyntaxError as exc:
+        raise syntax_error(source, exc, field) from None
+    except RecursionError:
+        raise TemplateError("template is nested too deeply", field=field) from None
+    except Exception as exc:  # anything else Jinja may raise while compiling
+        raise TemplateError(truncate(f"{type(exc).__name__}: {exc}"), field=field) from None
