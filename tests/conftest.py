@@ -77,16 +77,21 @@ class Receiver:
         return web.Response(status=status, headers=headers, text=text)
 
 
+async def listen(app: web.Application, port: int = 0, **options: Any) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on 127.0.0.1 (a free port unless one is given): its runner, to clean up, and its port."""
+    runner = web.AppRunner(app, access_log=None, **options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await listen(app)
     rec.url = f"http://127.0.0.1:{port}"
     yield rec
     await runner.cleanup()
@@ -188,6 +193,15 @@ def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 GatewayFactory = Callable[..., Any]
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
 
 
 def free_port() -> int:

@@ -94,13 +94,12 @@ def new_token_cache() -> TtlCache[str, Principal | None]:
     return TtlCache(CACHE_SECONDS)
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], runtime: Runtime) -> Principal:
     """Litestar dependency: the caller, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException(detail="missing bearer token: send 'Authorization: Bearer <token>'")
-    runtime: Runtime = request.app.state.runtime
     cache: TtlCache[str, Principal | None] = request.app.state.token_cache
     digest = hash_token(token.strip())
     hit, principal = cache.get(digest)

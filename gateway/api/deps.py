@@ -14,7 +14,7 @@ from litestar.di import Provide
 from gateway.api.auth import Principal, provide_principal
 from gateway.runtime import Runtime
 
-__all__ = ["INGEST", "MANAGE", "RUNTIME", "provide_runtime"]
+__all__ = ["ANY_TOKEN", "INGEST", "MANAGE", "RUNTIME", "provide_runtime"]
 
 
 def provide_runtime(request: Request[Any, Any, Any]) -> Runtime:
@@ -23,20 +23,22 @@ def provide_runtime(request: Request[Any, Any, Any]) -> Runtime:
     return runtime
 
 
-async def _manager(request: Request[Any, Any, Any]) -> Principal:
-    principal = await provide_principal(request)
+async def _manager(request: Request[Any, Any, Any], runtime: Runtime) -> Principal:
+    principal = await provide_principal(request, runtime)
     principal.require("manage")
     return principal
 
 
-async def _ingester(request: Request[Any, Any, Any]) -> Principal:
-    principal = await provide_principal(request)
+async def _ingester(request: Request[Any, Any, Any], runtime: Runtime) -> Principal:
+    principal = await provide_principal(request, runtime)
     principal.require("ingest")
     return principal
 
 
 RUNTIME = Provide(provide_runtime, sync_to_thread=False)
 """``runtime``: registered once on the app."""
+ANY_TOKEN = Provide(provide_principal)
+"""``principal`` for read-only catalog routes: any valid token, whatever its scopes, else 401."""
 MANAGE = Provide(_manager)
 """``principal`` for management routes: a valid token with the ``manage`` scope, else 401/403."""
 INGEST = Provide(_ingester)

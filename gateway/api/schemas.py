@@ -195,11 +195,6 @@ class DeliveryOut(msgspec.Struct):
     ] = msgspec.UNSET
 
     @classmethod
-    def from_row(cls, row: Any) -> DeliveryOut:
-        """The public object of a ``deliveries`` row."""
-        return cls.of(DeliveryRecord.from_row(row))
-
-    @classmethod
     def of(cls, row: DeliveryRecord, attempts: list[AttemptRecord] | None = None) -> DeliveryOut:
         """The public object of a stored delivery; ``attempts`` only when given."""
         return cls(

@@ -62,7 +62,6 @@ class SourcePatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _company_admin(principal: Principal) -> None:
-    principal.require("manage")
     if not principal.is_company_admin:
         raise HTTPException(status_code=403, detail="sources are managed by a company-admin")
 

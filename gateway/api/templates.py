@@ -6,11 +6,11 @@ import dataclasses
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post
-from litestar.di import Provide
+from litestar import Controller, post
 from litestar.exceptions import ServiceUnavailableException
 
-from gateway.api.auth import Principal, provide_principal
+from gateway.api.auth import Principal
+from gateway.api.deps import MANAGE
 from gateway.api.errors import Unprocessable, template_unprocessable
 from gateway.api.schemas import PreviewOut
 from gateway.core.catalog import SUBSCRIBABLE, sample_event
@@ -46,13 +46,11 @@ class TemplatesController(Controller):
 
     path = "/v1/templates"
     tags = ["templates"]
-    dependencies = {"principal": Provide(provide_principal)}
+    dependencies = {"principal": MANAGE}
 
     @post("/preview", status_code=200, summary="Render a template exactly as a delivery would")
-    async def preview(self, request: Request[Any, Any, Any], principal: Principal, data: PreviewIn) -> PreviewOut:
+    async def preview(self, runtime: Runtime, principal: Principal, data: PreviewIn) -> PreviewOut:
         """The exact request that would be sent (signed with the preview secret only), or a 422."""
-        principal.require("manage")
-        runtime: Runtime = request.app.state.runtime
         if data.webhookId:
             stored = await WebhookService(runtime).get(principal, data.webhookId)
             # The live secrets are never decrypted here: a preview signed with them would let a caller

@@ -90,7 +90,7 @@ class WebhookActionsController(Controller):
         self, principal: Principal, actions: WebhookActions, webhook_id: str, data: TestIn | None = None
     ) -> DeliveryOut:
         """Stores a sample event and one delivery to this webhook; returns the delivery (waits briefly for it)."""
-        return DeliveryOut.from_row(await actions.send_test(principal, webhook_id, (data or TestIn()).event))
+        return DeliveryOut.of(await actions.send_test(principal, webhook_id, (data or TestIn()).event))
 
     @get("/deliveries", summary="The webhook's deliveries, newest first")
     async def deliveries(
@@ -106,8 +106,8 @@ class WebhookActionsController(Controller):
         statuses = get_args(DeliveryStatus)
         if status is not None and status not in statuses:
             raise Invalid("status", "must be one of " + ", ".join(statuses))
-        rows, next_cursor = await actions.deliveries(principal, webhook_id, status, limit, cursor)
-        return DeliveryPage(data=[DeliveryOut.from_row(r) for r in rows], nextCursor=next_cursor)
+        page, next_cursor = await actions.deliveries(principal, webhook_id, status, limit, cursor)
+        return DeliveryPage(data=[DeliveryOut.of(d) for d in page], nextCursor=next_cursor)
 
     @post(
         "/recover",

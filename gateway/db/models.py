@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+import dataclasses
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -17,7 +18,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Attempt",
@@ -31,6 +36,7 @@ __all__ = [
     "SourceReceipt",
     "Token",
     "Webhook",
+    "record_fields",
     "table",
 ]
 
@@ -202,3 +208,11 @@ class Meta(Base):
 def table(model: type[Base]) -> Table:
     """A model's Core table, typed as such (``__table__`` is typed as a bare FromClause)."""
     return cast(Table, model.__table__)
+
+
+def record_fields(record: type[DataclassInstance], row: Row[Any], **computed: Any) -> dict[str, Any]:
+    """A record type's field values from a row: the column of the same name unless given in ``computed``."""
+    columns = row._mapping
+    return {
+        f.name: computed[f.name] if f.name in computed else columns[f.name] for f in dataclasses.fields(record)
+    }

@@ -3,8 +3,8 @@ state changes that whole webhooks or operators cause (discard, requeue)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +14,7 @@ from gateway.db.models import Delivery, Meta, Webhook, table
 
 __all__ = [
     "WEBHOOKS_VERSION_KEY",
+    "IndexedWebhook",
     "bump_webhooks_version",
     "discard_pending",
     "load_subscriptions",
@@ -26,22 +27,61 @@ WEBHOOKS_VERSION_KEY = "webhooks"
 FilterCompiler = Callable[[Mapping[str, Any] | None], EnvelopeFilter | None]
 
 
-def subscription_of(row: Any, compile_filter: FilterCompiler) -> Subscription:
-    """The index entry of a webhook row (an ORM object or a Core row)."""
-    return Subscription(
-        webhook_id=row.id,
-        company_id=row.company_id,
-        events=frozenset(row.events or ()),
-        project_ids=frozenset(row.project_ids or ()),
-        filter=compile_filter(row.filter) if row.filter else None,
-        version=row.version,
+class IndexedWebhook(Protocol):
+    """What the matching index reads of a webhook (a service's record has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def company_id(self) -> str: ...
+    @property
+    def events(self) -> list[str]: ...
+    @property
+    def project_ids(self) -> list[str]: ...
+    @property
+    def filter(self) -> dict[str, Any] | None: ...
+    @property
+    def version(self) -> int: ...
+
+
+def subscription_of(webhook: IndexedWebhook, compile_filter: FilterCompiler) -> Subscription:
+    """The index entry of a webhook."""
+    return _subscription(
+        webhook.id,
+        webhook.company_id,
+        webhook.events,
+        webhook.project_ids,
+        webhook.filter,
+        webhook.version,
+        compile_filter,
     )
 
 
 async def load_subscriptions(conn: AsyncConnection, compile_filter: FilterCompiler) -> list[Subscription]:
     """Every enabled webhook, compiled."""
-    rows = await conn.execute(select(table(Webhook)).where(Webhook.enabled.is_(True)))
-    return [subscription_of(row, compile_filter) for row in rows]
+    w = Webhook
+    query = select(w.id, w.company_id, w.events, w.project_ids, w.filter, w.version).where(w.enabled.is_(True))
+    rows = await conn.execute(query)
+    return [_subscription(i, c, e, p, f, v, compile_filter) for i, c, e, p, f, v in rows]
+
+
+def _subscription(
+    webhook_id: str,
+    company_id: str,
+    events: Iterable[str] | None,
+    project_ids: Iterable[str] | None,
+    stored_filter: Mapping[str, Any] | None,
+    version: int,
+    compile_filter: FilterCompiler,
+) -> Subscription:
+    return Subscription(
+        webhook_id=webhook_id,
+        company_id=company_id,
+        events=frozenset(events or ()),
+        project_ids=frozenset(project_ids or ()),
+        filter=compile_filter(stored_filter) if stored_filter else None,
+        version=version,
+    )
 
 
 async def read_webhooks_version(conn: AsyncConnection) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ids import new_id
-from gateway.db.models import AuditEvent, table
+from gateway.db.models import AuditEvent, record_fields, table
 
 __all__ = ["CLI", "Actor", "AuditRecord", "AuditService", "write_audit"]
 
@@ -40,18 +40,9 @@ class AuditRecord:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Any) -> AuditRecord:
+    def from_row(cls, row: Row[Any]) -> AuditRecord:
         """The record of an ``audit_events`` row."""
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            at=row.at,
-            action=row.action,
-            actor_token_id=row.actor_token_id,
-            actor_user_id=row.actor_user_id,
-            target_id=row.target_id,
-            detail=dict(row.detail or {}),
-        )
+        return cls(**record_fields(cls, row, detail=dict(row.detail or {})))
 
 
 async def write_audit(

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.db.models import Attempt, Delivery, Webhook, table
+from gateway.db.models import Attempt, Delivery, Webhook, record_fields, table
 from gateway.db.webhooks import requeue
 from gateway.services.errors import Conflict, NotFound
 
@@ -50,21 +50,9 @@ class DeliveryRecord:
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: Any) -> DeliveryRecord:
+    def from_row(cls, row: Row[Any]) -> DeliveryRecord:
         """The record of a ``deliveries`` row."""
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            webhook_id=row.webhook_id,
-            event_id=row.event_id,
-            event=row.event,
-            message_id=row.message_id,
-            status=row.status,
-            attempts=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return cls(**record_fields(cls, row))
 
 
 @dataclass(frozen=True)
@@ -79,16 +67,9 @@ class AttemptRecord:
     response_body: str | None
 
     @classmethod
-    def from_row(cls, row: Any) -> AttemptRecord:
+    def from_row(cls, row: Row[Any]) -> AttemptRecord:
         """The record of an ``attempts`` row."""
-        return cls(
-            n=row.n,
-            at=row.at,
-            duration_ms=row.duration_ms,
-            status_code=row.status_code,
-            error=row.error,
-            response_body=row.response_body,
-        )
+        return cls(**record_fields(cls, row))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
-from gateway.db.models import Delivery, Event, table
+from gateway.db.models import Delivery, Event, record_fields, table
 from gateway.services.deliveries import Caller, DeliveryRecord, visible_webhooks
 from gateway.services.errors import NotFound
 
@@ -31,18 +31,10 @@ class EventRecord:
     created_at: float
 
     @classmethod
-    def from_row(cls, row: Any) -> EventRecord:
+    def from_row(cls, row: Row[Any]) -> EventRecord:
         """The record of an ``events`` row."""
         envelope = json.loads(row.payload) if row.payload else {}
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            external_id=row.external_id,
-            event=row.event,
-            project_id=row.project_id,
-            envelope=envelope if isinstance(envelope, dict) else {},
-            created_at=row.created_at,
-        )
+        return cls(**record_fields(cls, row, envelope=envelope if isinstance(envelope, dict) else {}))
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.ids import new_id
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.ttlcache import TtlCache
-from gateway.db.models import Company, Source, table
+from gateway.db.models import Company, Source, record_fields, table
 from gateway.services.errors import Invalid, NotFound
 from gateway.services.events import EventService, IngestResult
 
@@ -37,20 +37,13 @@ class SourceRecord:
     created_at: float
 
     @classmethod
-    def from_row(cls, row: Any, secretbox: SecretBox) -> SourceRecord:
+    def from_row(cls, row: Row[Any], secretbox: SecretBox) -> SourceRecord:
         """The record of a ``sources`` row."""
         try:
             has_secret: bool | None = bool(secretbox.decrypt(row.secret_ct))
         except SecretUnreadable:
             has_secret = None
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            name=row.name,
-            has_secret=has_secret,
-            project_ids=tuple(row.project_ids or ()),
-            created_at=row.created_at,
-        )
+        return cls(**record_fields(cls, row, has_secret=has_secret, project_ids=tuple(row.project_ids or ())))
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,7 @@ class SourceService:
             "created_at": now,
         }
 
-        async def write(conn: AsyncConnection) -> Any:
+        async def write(conn: AsyncConnection) -> Row[Any]:
             if await conn.scalar(select(Company.id).where(Company.id == company_id)) is None:
                 await conn.execute(table(Company).insert().values(id=company_id, created_at=now))
             await conn.execute(table(Source).insert().values(**values))
@@ -133,7 +126,7 @@ class SourceService:
             values["project_ids"] = sorted(set(project_ids))
         mine = (Source.id == source_id) & (Source.company_id == company_id)
 
-        async def write(conn: AsyncConnection) -> Any:
+        async def write(conn: AsyncConnection) -> Row[Any] | None:
             if values:
                 await conn.execute(update(table(Source)).where(mine).values(**values))
             return (await conn.execute(select(table(Source)).where(mine))).first()

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ids import new_id
-from gateway.db.models import Company, Token, table
+from gateway.db.models import Company, Token, record_fields, table
 from gateway.services.audit import CLI, Actor, write_audit
 from gateway.services.errors import Conflict, NotFound
 
@@ -69,21 +69,9 @@ class TokenRecord:
     created_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: Any) -> TokenRecord:
+    def from_row(cls, row: Row[Any]) -> TokenRecord:
         """The record of a ``tokens`` row."""
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            user_id=row.user_id,
-            role=row.role,
-            projects=tuple(row.projects or ()),
-            scopes=tuple(row.scopes or ()),
-            created_at=row.created_at,
-            revoked_at=row.revoked_at,
-            expires_at=row.expires_at,
-            last_used_at=row.last_used_at,
-            created_by=row.created_by,
-        )
+        return cls(**record_fields(cls, row, projects=tuple(row.projects or ()), scopes=tuple(row.scopes or ())))
 
     def state(self, now: float) -> str:
         """``active``, ``revoked`` or ``expired``."""

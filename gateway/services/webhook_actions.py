@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.catalog import HEALTH_CHECK, SUBSCRIBABLE, sample_event
@@ -16,8 +15,9 @@ from gateway.core.ids import new_id
 from gateway.core.signing import generate_secret
 from gateway.db.models import Delivery, table
 from gateway.db.webhooks import requeue
-from gateway.ingest import prepare_event
-from gateway.services.errors import Conflict, Invalid
+from gateway.services.deliveries import DeliveryRecord
+from gateway.services.errors import Conflict, Invalid, NotFound
+from gateway.services.events import prepare_event
 from gateway.services.webhooks import Caller, WebhookRecord, WebhookService
 
 __all__ = ["MAX_GRACE", "MAX_RECOVER_WINDOW", "HealthCheckFailed", "WebhookActions"]
@@ -84,7 +84,7 @@ class WebhookActions:
         }
         return await self.webhooks.update(record, values)
 
-    async def send_test(self, caller: Caller, webhook_id: str, event: str) -> Row[Any] | None:
+    async def send_test(self, caller: Caller, webhook_id: str, event: str) -> DeliveryRecord:
         """A catalog sample through the ordinary ingest path, to this webhook alone; waits briefly for it."""
         if event not in SUBSCRIBABLE:
             raise Invalid("event", f"{event!r} is not in the event catalog")
@@ -100,15 +100,18 @@ class WebhookActions:
         while True:
             async with runtime.db.connect() as conn:
                 row = (await conn.execute(select(table(Delivery)).where(Delivery.id == delivery_id))).first()
-            if row is not None and row.status != "delivering" and (row.status != "pending" or row.attempts):
-                return row
-            if loop.time() > deadline:
-                return row
+            # The ingest committed the row before answering; it is read back once settled or at the deadline.
+            delivery = None if row is None else DeliveryRecord.from_row(row)
+            past = loop.time() > deadline
+            if delivery is not None and (past or _settled(delivery)):
+                return delivery
+            if past:
+                raise NotFound("delivery")
             await asyncio.sleep(0.02)
 
     async def deliveries(
         self, caller: Caller, webhook_id: str, status: str | None, limit: int, cursor: str | None
-    ) -> tuple[Sequence[Row[Any]], str | None]:
+    ) -> tuple[list[DeliveryRecord], str | None]:
         """The webhook's deliveries, newest first, optionally of one status, and the next page's cursor."""
         record = await self.webhooks.get(caller, webhook_id)
         d = table(Delivery).c
@@ -119,7 +122,7 @@ class WebhookActions:
             query = query.where(d.id < cursor)
         async with self.runtime.db.connect() as conn:
             rows = list(await conn.execute(query.order_by(d.id.desc()).limit(limit + 1)))
-        page = rows[:limit]
+        page = [DeliveryRecord.from_row(row) for row in rows[:limit]]
         return page, (page[-1].id if len(rows) > limit else None)
 
     async def recover(self, caller: Caller, webhook_id: str, since: float, until: float | None) -> int:
@@ -156,3 +159,8 @@ class WebhookActions:
         if not record.enabled:
             raise Conflict("webhook is disabled; enable it first")
         return record
+
+
+def _settled(delivery: DeliveryRecord) -> bool:
+    """Its first attempt is over: delivered, failed, or pending a retry."""
+    return delivery.status != "delivering" and (delivery.status != "pending" or delivery.attempts > 0)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.core.ids import new_id, new_uid
 from gateway.core.signing import generate_secret
 from gateway.core.ssrf import TargetRefused, check_resolved
-from gateway.db.models import Company, Webhook, table
+from gateway.db.models import Company, Webhook, record_fields, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending, subscription_of
 from gateway.services.errors import Invalid, NotFound
 from gateway.services.webhook_fields import DEFAULT_SIGNING, FieldChecker
@@ -71,16 +71,17 @@ class WebhookRecord:
     @classmethod
     def from_row(cls, row: Row[Any]) -> WebhookRecord:
         """The record of a ``webhooks`` row."""
-        m = row._mapping
+        columns = row._mapping
         return cls(
-            **{f.name: m[f.name] for f in dataclasses.fields(cls)}
-            | {
-                "events": list(m["events"] or ()),
-                "project_ids": list(m["project_ids"] or ()),
-                "signing": list(m["signing"] or ()),
-                "header_names": list(m["header_names"] or ()),
-                "options": dict(m["options"] or {}),
-            }
+            **record_fields(
+                cls,
+                row,
+                events=list(columns["events"] or ()),
+                project_ids=list(columns["project_ids"] or ()),
+                signing=list(columns["signing"] or ()),
+                header_names=list(columns["header_names"] or ()),
+                options=dict(columns["options"] or {}),
+            )
         )
 
     def internal_options(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,6 +38,34 @@ def start_serve(
     return subprocess.Popen(
         [str(BIN), "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=stderr
     )
+
+
+def cli_token(cwd: Path, env: dict[str, str], company: str = "acme", user: str = "ops") -> str:
+    """A new token from ``blue-gateway tokens create``, as an operator makes one."""
+    made = subprocess.run(
+        [str(BIN), "tokens", "create", "--company", company, "--user", user],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+async def send_events(client: httpx.AsyncClient, count: int, per_batch: int) -> list[dict[str, Any]]:
+    """``count`` distinct ``TODO_CREATED`` events through ``/v1/events/batch``; the results of every batch."""
+    results: list[dict[str, Any]] = []
+    for start in range(0, count, per_batch):
+        batch = [
+            {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
+            for i in range(start, min(start + per_batch, count))
+        ]
+        resp = await client.post("/v1/events/batch", json={"events": batch})
+        assert resp.status_code == 202, resp.text
+        results.extend(resp.json()["results"])
+    return results
 
 
 async def wait_healthy(base: str) -> None:

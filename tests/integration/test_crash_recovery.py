@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,18 +12,12 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.conftest import eventually
-from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
+from tests.conftest import eventually, free_port, listen
+from tests.integration.processes import cli_token, gateway_env, send_events, start_serve, wait_healthy
 
 pytestmark = pytest.mark.slow  # kills and restarts a real gateway process
 
 EVENTS = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -49,20 +42,10 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    rport = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", rport).start()
+    runner, rport = await listen(app)
 
-    token = subprocess.run(
-        [str(BIN), "tokens", "create", "--company", "acme", "--user", "ops"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    port = _free_port()
+    token = cli_token(tmp_path, _env(tmp_path))
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
@@ -71,15 +54,8 @@ async def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client:
             created = await client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{rport}/hook"})
             assert created.status_code == 201, created.text
-            accepted = 0
-            for start in range(0, EVENTS, 100):
-                batch = [
-                    {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
-                    for i in range(start, start + 100)
-                ]
-                resp = await client.post("/v1/events/batch", json={"events": batch})
-                assert resp.status_code == 202, resp.text
-                accepted += sum(1 for r in resp.json()["results"] if r["deliveries"] == 1)
+            results = await send_events(client, EVENTS, 100)
+            accepted = sum(1 for r in results if r["deliveries"] == 1)
         assert accepted == EVENTS
         await eventually(lambda: len(seen) >= 50, timeout=30, interval=0.005)
         server.send_signal(signal.SIGKILL)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import orjson
 import pytest
 
 from tests.conftest import Gateway, Receiver, eventually, free_port
-from tests.integration.processes import BIN, start_serve, wait_healthy
+from tests.integration.processes import cli_token, start_serve, wait_healthy
 from tests.integration.test_crash_recovery import _env
 
 pytestmark = pytest.mark.slow
@@ -71,17 +70,7 @@ async def test_schemathesis_finds_no_5xx_and_other_companies_are_unaffected(tmp_
     # Private targets stay refused so generated webhooks cannot reach local services.
     env = {**_env(tmp_path), "BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS": "false"}
 
-    def token(company: str) -> str:
-        return subprocess.run(
-            [str(BIN), "tokens", "create", "--company", company, "--user", company],
-            cwd=tmp_path,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    fuzz, honest = token("fuzz"), token("honest")
+    fuzz, honest = (cli_token(tmp_path, env, company, company) for company in ("fuzz", "honest"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_serve(tmp_path, port, env, log=tmp_path / "serve.log")

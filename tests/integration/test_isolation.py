@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from tests.conftest import GatewayFactory, eventually
+from tests.conftest import GatewayFactory, eventually, listen
 
 
 class TwoEndpoints:
@@ -37,11 +37,8 @@ async def serving(ends: TwoEndpoints) -> AsyncIterator[TwoEndpoints]:
     """Serve ``ends`` on a free local port for the duration of the block."""
     app = web.Application()
     app.router.add_post("/{name}", ends.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    ends.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, port = await listen(app)
+    ends.url = f"http://127.0.0.1:{port}"
     try:
         yield ends
     finally:

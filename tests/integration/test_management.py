@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from gateway.core.catalog import SUBSCRIBABLE
 from gateway.db.models import Attempt, Delivery, Event, Source, Webhook
-from tests.conftest import FakeClock, Gateway, GatewayFactory, Receiver, eventually
+from tests.conftest import FakeClock, Gateway, GatewayFactory, Receiver, eventually, listen
 
 TODO = {
     "id": "t1",
@@ -367,11 +367,7 @@ async def test_a_retry_due_after_its_webhook_was_disabled_mid_attempt_is_discard
 
     app = web.Application()
     app.router.add_post("/hook", held)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await listen(app)
     try:
         gw = await gateway_factory(retry_schedule="0,1h")
         auth = await gw.token()

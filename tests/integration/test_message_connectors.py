@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from gateway.core.catalog import EVENT_TYPES
-from tests.conftest import Gateway, eventually
+from tests.conftest import Gateway, eventually, listen
 from tests.service_rules import PROBLEMS
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -96,11 +96,7 @@ async def stand_in() -> AsyncIterator[Callable[[str], Awaitable[StandIn]]]:
         server = StandIn(service)
         app = web.Application()
         app.router.add_route("POST", "/{tail:.*}", server.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, port = await listen(app)
         server.url = f"http://127.0.0.1:{port}{PATHS[service]}"
         runners.append(runner)
         return server

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import GatewayFactory, Receiver, eventually, free_port
-from tests.integration.processes import BIN, start_serve, wait_healthy
+from tests.conftest import GatewayFactory, Receiver, eventually, free_port, gone
+from tests.integration.processes import cli_token, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 from tests.integration.test_crash_recovery import _env
 
@@ -43,31 +43,14 @@ def render_processes(parent: int) -> list[int]:
     return found
 
 
-def gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """A real ``blue-gateway serve`` on the embedded default, with a company-admin token."""
-    made = subprocess.run(
-        [str(BIN), "tokens", "create", "--company", "acme", "--user", "ops"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
+    token = cli_token(tmp_path, _env(tmp_path))
     port = free_port()
     proc = start_serve(tmp_path, port, _env(tmp_path))
     try:
-        yield proc, f"http://127.0.0.1:{port}", made.stdout.strip()
+        yield proc, f"http://127.0.0.1:{port}", token
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.db.models import Delivery
-from tests.conftest import GatewayFactory, eventually, free_port
-from tests.integration.processes import BIN, gateway_env, start_serve, wait_healthy
+from tests.conftest import GatewayFactory, eventually, free_port, listen
+from tests.integration.processes import cli_token, gateway_env, send_events, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
 
 pytestmark = pytest.mark.slow  # starts and signals real gateway and worker processes
@@ -57,10 +57,7 @@ async def slow_receiver() -> AsyncIterator[SlowReceiver]:
     rec = SlowReceiver()
     app = web.Application()
     app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await listen(app, shutdown_timeout=0.1)
     rec.url = f"http://127.0.0.1:{port}/hook"
     yield rec
     rec.answer_quickly()
@@ -81,26 +78,13 @@ def _statuses(tmp_path: Path) -> dict[str, int]:
 
 
 async def _burst(tmp_path: Path, base: str, url: str) -> None:
-    token = subprocess.run(
-        [str(BIN), "tokens", "create", "--company", "acme", "--user", "ops"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = cli_token(tmp_path, _env(tmp_path))
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
         created = await client.post("/v1/webhooks", json={"url": url})
         assert created.status_code == 201, created.text
-        for start in range(0, EVENTS, 250):
-            batch = [
-                {"id": f"ev-{i}", "event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}}
-                for i in range(start, start + 250)
-            ]
-            resp = await client.post("/v1/events/batch", json={"events": batch})
-            assert resp.status_code == 202, resp.text
+        await send_events(client, EVENTS, 250)
     assert _statuses(tmp_path) and sum(_statuses(tmp_path).values()) == EVENTS
 
 
@@ -120,6 +104,17 @@ async def _terminate(server: subprocess.Popen[bytes], log: Path) -> float:
     return took
 
 
+async def _terminate_mid_burst(
+    tmp_path: Path, base: str, server: subprocess.Popen[bytes], receiver: SlowReceiver
+) -> float:
+    """A burst for ``receiver`` once the gateway is up, then SIGTERM; the seconds it took to exit."""
+    await wait_healthy(base)
+    await _burst(tmp_path, base, receiver.url)
+    # The endpoint holds its requests: the webhook's lane fills and the rest of the burst waits behind it.
+    await eventually(lambda: len(receiver.arrived) >= 32, timeout=30)
+    return await _terminate(server, tmp_path / "serve.log")
+
+
 async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
     tmp_path: Path, slow_receiver: SlowReceiver
 ) -> None:
@@ -127,11 +122,7 @@ async def test_sigterm_after_a_burst_exits_within_bound_and_loses_nothing(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await wait_healthy(base)
-        await _burst(tmp_path, base, slow_receiver.url)
-        # The endpoint holds every request: the webhook's lane is full and the rest of the burst waits behind it.
-        await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
-        took = await _terminate(server, tmp_path / "serve.log")
+        took = await _terminate_mid_burst(tmp_path, base, server, slow_receiver)
         assert _statuses(tmp_path).get("delivered", 0) == 0
 
         slow_receiver.answer_quickly()
@@ -154,10 +145,7 @@ async def test_sigterm_lets_in_flight_attempts_finish_and_starts_no_new_ones(
     base = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
-        await wait_healthy(base)
-        await _burst(tmp_path, base, slow_receiver.url)
-        await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
-        took = await _terminate(server, tmp_path / "serve.log")
+        took = await _terminate_mid_burst(tmp_path, base, server, slow_receiver)
         # Every attempt under way at SIGTERM was answered and recorded; the backlog was left in the database.
         delivered = _statuses(tmp_path).get("delivered", 0)
         assert delivered == len(slow_receiver.answered) == len(slow_receiver.arrived)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import httpx
 from sqlalchemy import select
 
 from gateway.db.models import Delivery
-from tests.conftest import Gateway, GatewayFactory, Receiver, eventually
+from tests.conftest import Gateway, GatewayFactory, Receiver, eventually, gone
 
 # About 120 000 loop steps: a few tenths of a second of pure Jinja, legal under a generous limit.
 SLOW_BODY = '{% for a in range(400) %}{% for b in range(300) %}{{ "" }}{% endfor %}{% endfor %}{"ok": true}'
@@ -56,14 +55,6 @@ async def watching_healthz(client: httpx.AsyncClient) -> AsyncIterator[Healthz]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert len(seen.latencies) >= 3, "the block ended before /healthz was polled at all"
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def _failed_delivery(gw: Gateway, auth: dict[str, str]) -> dict | None:
@@ -170,9 +161,9 @@ async def test_render_processes_start_on_first_use_and_stop_with_the_app(gateway
     assert resp.status_code == 200 and resp.json()["body"] == '{"e": "TODO_CREATED"}'
     pids = gateway.runtime.renderer.pids
     assert len(pids) == gateway.runtime.settings.render_processes
-    assert not any(_gone(pid) for pid in pids)
+    assert not any(gone(pid) for pid in pids)
 
     started = time.monotonic()
     await gateway.stop()
     assert time.monotonic() - started < 10
-    await eventually(lambda: all(_gone(pid) for pid in pids), timeout=5)
+    await eventually(lambda: all(gone(pid) for pid in pids), timeout=5)

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, listen
 
 APP_DIR = Path(__file__).resolve().parents[2] / "integrations" / "zapier"
 INFO = "\N{INFORMATION SOURCE}"  # starts each line of the node test runner's closing summary
@@ -45,11 +45,7 @@ async def zap_hook() -> AsyncIterator[ZapHook]:
     app = web.Application()
     app.router.add_post("/hooks/standard/1/{token}/", hook.catch)
     app.router.add_get("/inbox", hook.inbox)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await listen(app)
     hook.url = f"http://127.0.0.1:{port}"
     yield hook
     await runner.cleanup()

@@ -29,14 +29,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-@pytest.fixture
-async def committer(engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
-    gc = GroupCommitter(engine)
-    gc.start()
-    yield gc
-    await gc.stop()
-
-
 async def _count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(ITEMS)) or 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from gateway.core.templating import CompiledTemplate, RenderedBody, TemplateError, compile_template
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
-from tests.conftest import eventually
+from tests.conftest import eventually, gone
 
 RUNAWAY = '{{ ("x" * 600000)|wordwrap(1)|length }}'
 CONTEXT = {"event": "TODO_CREATED", "currentValue": {"title": "Ship it", "tags": ["a", "b"]}}
@@ -23,14 +22,6 @@ async def pool() -> AsyncIterator[RenderPool]:
     rp = RenderPool(1)
     yield rp
     await rp.close()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def tenant_template(body: str, **spec: Any) -> CompiledTemplate:
@@ -82,7 +73,7 @@ async def test_an_overrun_is_killed_and_the_renders_behind_it_still_happen(pool:
     assert fast == RenderedBody(b'{"ok": "Ship it"}', "application/json", {})
     assert pool.killed == 1
     assert took < 8, f"the kill came after {took:.1f}s"
-    assert first_pid is None or _gone(first_pid)
+    assert first_pid is None or gone(first_pid)
     assert await pool.render(quick, CONTEXT) == fast  # a fresh process took over
 
 
@@ -126,7 +117,7 @@ async def test_close_kills_the_processes_and_fails_what_waits() -> None:
     assert time.monotonic() - started < 2
     with pytest.raises(RenderUnavailable):
         await waiting
-    await eventually(lambda: all(_gone(pid) for pid in pids), timeout=5)
+    await eventually(lambda: all(gone(pid) for pid in pids), timeout=5)
     with pytest.raises(RenderUnavailable):
         await rp.render(runaway, CONTEXT)
 

@@ -25,14 +25,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-@pytest.fixture
-async def committer(engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
-    gc = GroupCommitter(engine)
-    gc.start()
-    yield gc
-    await gc.stop()
-
-
 async def _last_used(engine: AsyncEngine, token_id: str) -> float | None:
     async with engine.connect() as conn:
         return await conn.scalar(select(Token.last_used_at).where(Token.id == token_id))  # type: ignore[no-any-return]
