@@ -17,8 +17,8 @@ import pytest
 from gateway import __version__
 from tests.conftest import Gateway, GatewayFactory, Receiver, eventually, free_port
 from tests.integration.conftest import fresh_pg_database
+from tests.integration.processes import BIN
 from tests.integration.services import BROKER_URLS, require, worker_process
-from tests.integration.test_crash_recovery import BIN
 
 REDIS_READ_TIMEOUT = 5.0  # redis-py's default socket timeout, which an idle BRPOP used to run into
 
