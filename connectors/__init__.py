@@ -1,25 +1,12 @@
-"""Connectors: pure functions from (event, webhook) to an outbound request, and from a response to an outcome."""
+"""Connectors: pure functions from (event, webhook) to an outbound request, and from a response to an outcome.
+
+The package re-exports :mod:`connectors.api`, the stable plugin API, so ``from connectors import Connector``
+and ``from connectors.api import Connector`` name the same object.
+"""
 
 from __future__ import annotations
 
-from connectors.base import (
-    Connector,
-    DeliveryContext,
-    FailureKind,
-    OutboundRequest,
-    Outcome,
-    OutcomeKind,
-    ResponseInfo,
-    WebhookView,
-)
+from connectors import api
+from connectors.api import *  # noqa: F403 - exactly the plugin API, listed once in connectors.api
 
-__all__ = [
-    "Connector",
-    "DeliveryContext",
-    "FailureKind",
-    "OutboundRequest",
-    "Outcome",
-    "OutcomeKind",
-    "ResponseInfo",
-    "WebhookView",
-]
+__all__ = api.__all__
