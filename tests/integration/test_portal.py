@@ -81,6 +81,14 @@ async def test_a_link_opens_one_session_with_safe_cookie_flags_and_only_once(
     finally:
         await client.aclose()
 
+    for asked, landing in (
+        ("/portal/deliveries?status=failed", "/portal/deliveries?status=failed"),
+        ("https://elsewhere.example/", "/portal/webhooks"),
+        ("//elsewhere.example/portal/", "/portal/webhooks"),
+    ):
+        opened = await gateway.client.get(_path(await link(gateway, auth)), params={"next": asked})
+        assert opened.status_code == 303 and opened.headers["location"] == landing, asked
+
     unknown = await gateway.client.get("/portal/links/bgp_nothing")
     assert unknown.status_code == 404 and "not known" in unknown.text
 
