@@ -46,6 +46,10 @@ async def test_root_redirects_to_the_portal_and_pages_need_a_session(gateway: Ga
     for path in ("/portal/webhooks", "/portal/deliveries", "/portal/events", "/portal/sources"):
         resp = await gateway.client.get(path)
         assert resp.status_code == 303 and resp.headers["location"].startswith("/portal/signin"), path
+    nowhere = await gateway.client.get("/portal/nowhere/at/all")
+    assert nowhere.status_code == 404 and "<title>" in nowhere.text and 'lang="en"' in nowhere.text
+    api = await gateway.client.get("/v1/nowhere")
+    assert api.status_code == 404 and api.json()["status_code"] == 404  # the API keeps its JSON errors
     signin = await gateway.client.get("/portal/signin")
     assert signin.status_code == 200 and 'lang="en"' in signin.text and "<main" in signin.text
     assert "default-src 'self'" in signin.headers["content-security-policy"]
@@ -147,6 +151,16 @@ async def test_token_sign_in_follows_the_tokens_own_rules(gateway: Gateway, brow
     )  # the cookie keeps neither the token nor anything to sign in with
     page = await portal.page("/portal/webhooks")
     assert "acme" in page
+
+    value = client.cookies["bgp_session"]
+    body, mac = value.split(".")
+    for forged in (body + "." + mac[:-2] + "AA", body[:-4] + "e30." + mac, ""):
+        tampered = httpx.AsyncClient(base_url=str(gateway.client.base_url), cookies={"bgp_session": forged})
+        try:
+            resp = await tampered.get("/portal/webhooks")
+        finally:
+            await tampered.aclose()
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/portal/signin"), forged
 
     out = await portal.post("/portal/signout")
     assert out.status_code == 303
