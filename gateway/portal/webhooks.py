@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -115,11 +116,12 @@ class WebhookPages(Controller):
         return page(request, "webhook_options.html", principal=principal, option_fields=fields, connector=chosen)
 
     @get("/condition", name="portal-webhook-condition")
-    async def condition_fragment(
-        self, request: Request[Any, Any, Any], principal: Principal, n: int = 0
-    ) -> Response[str]:
-        """One more empty row of the filter builder."""
-        return page(request, "webhook_condition.html", principal=principal, cond=Condition(), i=n, ops=FILTER_OPS)
+    async def condition_fragment(self, request: Request[Any, Any, Any], principal: Principal) -> Response[str]:
+        """One more empty row of the filter builder (its ids are new, so rows never share one)."""
+        row_id = "n" + secrets.token_hex(4)
+        return page(
+            request, "webhook_condition.html", principal=principal, cond=Condition(), i=row_id, ops=FILTER_OPS
+        )
 
     @get("/{webhook_id:str}", name="portal-webhook")
     async def edit_page(

@@ -481,3 +481,41 @@ async def test_cli_portal_link_prints_a_link_that_opens_the_portal(
         check=False,
     )
     assert bad.returncode == 2 and "expiresInMinutes" in bad.stderr
+
+
+async def test_a_nested_filter_survives_an_edit_in_the_portal(
+    gateway: Gateway, receiver: Receiver, opener: Opener
+) -> None:
+    auth = await gateway.token("acme")
+    nested = {
+        "any": [
+            {"path": "$.currentValue.title", "op": "eq", "value": "a"},
+            {
+                "all": [
+                    {"path": "$.projectId", "op": "eq", "value": "p1"},
+                    {"path": "$.event", "op": "ne", "value": "X"},
+                ]
+            },
+        ]
+    }
+    hook = await gateway.webhook(auth, url=receiver.url, filter=nested)
+    portal = await opener(gateway, await link(gateway, auth))
+    edit = await portal.page(f"/portal/webhooks/{hook['id']}")
+    assert 'data-testid="filter-condition"' not in edit and "&#34;all&#34;" in edit  # shown as JSON, not dropped
+    import json
+
+    saved = await portal.post(
+        f"/portal/webhooks/{hook['id']}",
+        [*_webhook_form(receiver.url, name="renamed", events=[]), ("filter_json", json.dumps(nested))],
+    )
+    assert saved.status_code == 303, saved.text
+    stored = (await gateway.client.get(f"/v1/webhooks/{hook['id']}", headers=auth)).json()
+    assert stored["filter"] == nested and stored["name"] == "renamed"
+    bad = await portal.post(
+        f"/portal/webhooks/{hook['id']}", [*_webhook_form(receiver.url), ("filter_json", "{nope")]
+    )
+    assert bad.status_code == 422 and "not JSON" in bad.text
+
+    rows = [await portal.client.get("/portal/webhooks/condition") for _ in range(2)]
+    ids = [re.search(r'id="(fp[^"]+)"', r.text).group(1) for r in rows]  # type: ignore[union-attr]
+    assert ids[0] != ids[1]  # two added rows never share an id (or a label's target)
