@@ -33,6 +33,9 @@ from gateway.services.webhooks import WebhookRecord, WebhookService
 __all__ = ["HOOK", "WebhookPages", "provide_hook"]
 
 
+PAGE = 50
+
+
 def _schemas(runtime: Runtime) -> dict[str, dict[str, Any]]:
     return {c.name: c.options_schema for c in runtime.connectors}
 
@@ -84,16 +87,23 @@ class WebhookPages(Controller):
 
     @get("/", name="portal-webhooks")
     async def list_page(
-        self, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal, webhooks: WebhookService
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        principal: Principal,
+        webhooks: WebhookService,
+        cursor: str = "",
     ) -> Response[str]:
-        """Every webhook with its health, newest delivery and 24-hour success rate."""
-        records, _ = await webhooks.page(principal, 250, None)
+        """The webhooks, newest first, with their health, newest delivery and 24-hour success rate."""
+        records, next_cursor = await webhooks.page(principal, PAGE, cursor[:100] or None)
         stats = StatsService(runtime)
         rows = []
         for record in records:
             numbers = await stats.webhook(record)
             rows.append({"hook": record, "stats": numbers, "chart": chart(numbers)})
-        return page(request, "webhooks.html", principal=principal, title="Webhooks", rows=rows)
+        return page(
+            request, "webhooks.html", principal=principal, title="Webhooks", rows=rows, next_cursor=next_cursor
+        )
 
     @get("/new", name="portal-webhook-new")
     async def new_page(

@@ -369,6 +369,7 @@ async def test_another_companys_session_sees_none_of_its_objects_on_any_portal_r
     owner = await opener(gateway, await link(gateway, acme))  # and the owner does see them
     assert ids["webhook_id"] in await owner.page("/portal/webhooks")
     assert ids["delivery_id"] in await owner.page(f"/portal/events/{ids['event_id']}")
+    assert ids["delivery_id"] in await owner.page("/portal/events")  # each event's deliveries, in the list too
     assert "acme-source" in await owner.page("/portal/sources")
     assert (await gateway.client.get(f"/v1/webhooks/{ids['webhook_id']}", headers=acme)).json()["enabled"]
 
