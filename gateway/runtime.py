@@ -27,6 +27,7 @@ from gateway.db.migrate import upgrade
 from gateway.db.retention import HeldRows
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
+from gateway.delivery.operational import OperationalEvents
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.ingest import Ingestor
@@ -83,6 +84,7 @@ class Runtime:
             renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
             clock=self._now,
+            operational=OperationalEvents(self.index, first_delay=settings.schedule().delays[0]),
         )
         engine = self.engine
 

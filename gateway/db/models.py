@@ -31,6 +31,7 @@ __all__ = [
     "Company",
     "Delivery",
     "Event",
+    "ListenSession",
     "Meta",
     "Source",
     "SourceReceipt",
@@ -195,6 +196,16 @@ class SourceReceipt(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(40))
     at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ListenSession(Base):
+    """A ``blue-gateway listen`` session: its temporary webhook lives while the lease is renewed."""
+
+    __tablename__ = "listen_sessions"
+    webhook_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(Float, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class Meta(Base):

@@ -21,14 +21,17 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
+from gateway.db.listen import is_listen
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
-from gateway.delivery.ledger import AttemptRecord, Ledger
+from gateway.delivery.ledger import AttemptRecord, Ledger, OperationalSink
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
+LISTEN_PARK_SECONDS = 3600.0
+"""How long a parked listen delivery stays out of the scheduler's way (its session ends sooner)."""
 WorkItem = Sequence[str]
 """``(delivery id, webhook id)``: what the broker carries (lists on the wire)."""
 
@@ -93,6 +96,7 @@ class DeliveryEngine:
         renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
         clock: Callable[[], float] = time.time,
+        operational: OperationalSink | None = None,
     ) -> None:
         self.config = config
         self._connectors = connectors
@@ -111,6 +115,7 @@ class DeliveryEngine:
             claim_lease=config.attempt_timeout + config.lease_seconds,
             policy=config.policy,
             clock=lambda: self.clock(),
+            operational=operational,
         )
         self._pacer = UrlPacer()
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
@@ -200,6 +205,9 @@ class DeliveryEngine:
         if row is None or not row.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
             return None
+        if is_listen(row):  # only the process holding its listen stream sends it (gateway/services/listen.py)
+            await self.ledger.park(claim, self.clock() + LISTEN_PARK_SECONDS)
+            return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         self.outcomes[outcome.kind.value] += 1
@@ -250,22 +258,31 @@ class DeliveryEngine:
             headers.update(signature_headers(signing, prepared.secrets, message_id, timestamp, request.body))
         return request.body, headers
 
+    async def render_attempt(
+        self, row: Any, payload: Mapping[str, Any], message_id: str
+    ) -> tuple[bytes, dict[str, str]] | Outcome:
+        """The signed body and headers of one attempt, or the outcome of an attempt that cannot be made."""
+        try:
+            return await self.build_request(row, payload, message_id)
+        except ConnectorMissing as exc:
+            return exc.failure.outcome()
+        except SecretUnreadable as exc:
+            return Failure(FailureKind.SECRET_UNREADABLE, exc.detail).outcome()
+        except TemplateError as exc:
+            return Failure(FailureKind.TEMPLATE_ERROR, str(exc)).outcome()
+        except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
+            return Failure(FailureKind.RENDER_UNAVAILABLE, str(exc)).outcome()
+        except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
+            return Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
+
     async def send_once(
         self, row: Any, payload: Mapping[str, Any], message_id: str
     ) -> tuple[SendResult | None, Outcome]:
         """Render, sign, send and classify one attempt; no bookkeeping. ``None`` result: nothing was sent."""
-        try:
-            body, headers = await self.build_request(row, payload, message_id)
-        except ConnectorMissing as exc:
-            return None, exc.failure.outcome()
-        except SecretUnreadable as exc:
-            return None, Failure(FailureKind.SECRET_UNREADABLE, exc.detail).outcome()
-        except TemplateError as exc:
-            return None, Failure(FailureKind.TEMPLATE_ERROR, str(exc)).outcome()
-        except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
-            return None, Failure(FailureKind.RENDER_UNAVAILABLE, str(exc)).outcome()
-        except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
-            return None, Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
+        request = await self.render_attempt(row, payload, message_id)
+        if isinstance(request, Outcome):
+            return None, request
+        body, headers = request
         connector = self._connectors.get(row.connector)
         assert connector is not None
         await self._pacer.wait(row.url, connector.max_requests_per_second)
