@@ -13,6 +13,7 @@ from gateway.api.deliveries import DeliveriesController
 from gateway.api.deps import RUNTIME
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
+from gateway.api.listen import ListenController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.quota import new_ingest_quota
 from gateway.api.reference import openapi_config, reference_assets
@@ -61,6 +62,7 @@ def create_app(
             reference_assets(),
             TokensController,
             AuditController,
+            ListenController,
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},

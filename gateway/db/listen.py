@@ -17,7 +17,14 @@ from gateway.core.policy import DeliveryStatus
 from gateway.db.models import Delivery, ListenSession, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 
-__all__ = ["LISTEN_OPTION", "due_for_listener", "end_session", "expired_sessions", "is_listen", "renew_session"]
+__all__ = [
+    "LISTEN_OPTION",
+    "due_for_listener",
+    "end_expired_sessions",
+    "end_session",
+    "is_listen",
+    "renew_session",
+]
 
 LISTEN_OPTION = "_listen"
 """The internal webhook option that marks a listen session's webhook."""
@@ -57,10 +64,13 @@ async def renew_session(conn: AsyncConnection, company_id: str, webhook_id: str,
     return bool(result.rowcount)
 
 
-async def expired_sessions(conn: AsyncConnection, now: float) -> list[str]:
-    """Webhook ids of the sessions whose lease ran out."""
+async def end_expired_sessions(conn: AsyncConnection, now: float) -> list[str]:
+    """End the sessions whose lease ran out; returns their webhook ids."""
     s = table(ListenSession).c
-    return list((await conn.execute(select(s.webhook_id).where(s.lease_until < now))).scalars())
+    expired = list((await conn.execute(select(s.webhook_id).where(s.lease_until < now))).scalars())
+    for webhook_id in expired:
+        await end_session(conn, webhook_id, now)
+    return expired
 
 
 async def end_session(conn: AsyncConnection, webhook_id: str, now: float) -> None:

@@ -23,7 +23,7 @@ from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.listen import is_listen
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
-from gateway.delivery.ledger import AttemptRecord, Ledger, OperationalSink
+from gateway.delivery.ledger import AttemptRecord, Claim, Ledger, OperationalSink
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
@@ -104,7 +104,7 @@ class DeliveryEngine:
         self._secretbox = secretbox
         self._compile_template = compile_template
         self._renderer = renderer
-        self._on_disabled = on_webhook_disabled
+        self.on_disabled = on_webhook_disabled
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
@@ -191,20 +191,28 @@ class DeliveryEngine:
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
             if record is not None and await self.ledger.record(record):
-                self._on_disabled(record.webhook_id)
+                self.on_disabled(record.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
 
-    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
-        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
+    async def claim(self, delivery_id: str) -> Claim | None:
+        """Claim a due delivery whose webhook is still enabled; one whose webhook is gone or disabled is
+        discarded instead. None when there is nothing to attempt."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
             return None
-        row = claim.webhook
-        if row is None or not row.enabled:
+        if claim.webhook is None or not claim.webhook.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
             return None
+        return claim
+
+    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
+        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
+        claim = await self.claim(delivery_id)
+        if claim is None:
+            return None
+        row = claim.webhook
         if is_listen(row):  # only the process holding its listen stream sends it (gateway/services/listen.py)
             await self.ledger.park(claim, self.clock() + LISTEN_PARK_SECONDS)
             return None
