@@ -12,6 +12,7 @@ their own family (``gateway.*``), which tenants cannot post, and they follow thr
   the webhook receiving it, but they never cause operational events themselves: no event about its
   exhaustion, its template error, or the health change it caused. So a failing receiver of operational
   events cannot feed itself, however it is subscribed.
+- **Not about listen sessions.** The temporary webhooks of ``blue-gateway listen`` cause none either.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from gateway.core.operational import (
 )
 from gateway.core.policy import DeliveryStatus, FailureKind, HealthChange, OutcomeKind
 from gateway.core.webhook_object import iso
+from gateway.db.listen import is_listen
 from gateway.db.models import Delivery, Event, table
 from gateway.delivery.ledger import AttemptRecord, HealthEvent
 
@@ -59,8 +60,10 @@ def _subject(record: AttemptRecord) -> Subject:
 
 
 def _reported(record: AttemptRecord) -> bool:
-    """Attempts of operational events' deliveries report nothing: operational events are one generation deep."""
-    return record.claim.webhook is not None and not is_operational(record.claim.event_name)
+    """Attempts of operational events' deliveries report nothing (operational events are one generation deep),
+    and neither do a listen session's: a developer's local receiver is not the company's concern."""
+    row = record.claim.webhook
+    return row is not None and not is_operational(record.claim.event_name) and not is_listen(row)
 
 
 def _delivery(record: AttemptRecord) -> dict[str, Any]:

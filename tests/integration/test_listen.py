@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from gateway.db.models import ListenSession
+from gateway.db.models import Event, ListenSession
 from tests.conftest import Gateway, Receiver, eventually
 from tests.integration.processes import BIN
 
@@ -123,20 +123,32 @@ async def test_a_killed_listen_is_removed_once_its_lease_runs_out(
         assert (await conn.scalar(select(ListenSession.webhook_id))) is None
 
 
-async def test_a_local_receiver_error_fails_the_delivery_without_retries(
+async def test_local_receiver_errors_fail_deliveries_without_retries_and_without_operational_events(
     gateway: Gateway, receiver: Receiver, listening: Any
 ) -> None:
     auth = await gateway.token()
+    await gateway.webhook(auth, url=f"{receiver.url}/ops", events=["gateway.webhook.unhealthy"])
     receiver.default = (500, {}, "boom")
-    cli: Listening = await listening(gateway, auth, f"{receiver.url}/hook")
-    await gateway.event(auth, **EVENT)
+    cli: Listening = await listening(gateway, auth, f"{receiver.url}/hook", "--events", "TODO_CREATED")
+    for i in range(5):
+        await gateway.event(auth, **EVENT, id=f"e{i}")
 
-    delivery = await eventually(lambda: newest_delivery(gateway, auth, cli.session_id, "failed"))
-    detail = (await gateway.client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
+    async def all_failed() -> list[Any] | None:
+        page = (await gateway.client.get(f"/v1/webhooks/{cli.session_id}/deliveries", headers=auth)).json()["data"]
+        return page if len(page) == 5 and all(d["status"] == "failed" for d in page) else None
+
+    deliveries = await eventually(all_failed)
+    detail = (await gateway.client.get(f"/v1/deliveries/{deliveries[0]['id']}", headers=auth)).json()
     assert [(a["statusCode"], a["error"], a["responseBody"]) for a in detail["attempts"]] == [
         (500, "http 500", "boom")
     ]
-    assert len(receiver.requests) == 1
+    assert [r.path for r in receiver.requests] == ["/hook"] * 5
+    # Five failures in a row make the session's webhook unhealthy, but a developer's receiver is nobody's alert.
+    assert (await gateway.client.get(f"/v1/webhooks/{cli.session_id}", headers=auth)).json()[
+        "status"
+    ] == "UNHEALTHY"
+    async with gateway.db.connect() as conn:
+        assert (await conn.scalar(select(Event.id).where(Event.event.like("gateway.%")))) is None
 
 
 async def test_listen_sessions_are_checked_and_kept_to_their_company(gateway: Gateway) -> None:
