@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from gateway.db.models import Event, ListenSession
-from tests.conftest import Gateway, Receiver, eventually
+from tests.conftest import Gateway, GatewayFactory, Receiver, eventually
 from tests.integration.processes import BIN
+from tests.integration.services import BROKER_URLS, require, worker_process
 
 EVENT = {"event": "TODO_CREATED", "projectId": "p1", "currentValue": {"id": "t1", "title": "Write docs"}}
 
@@ -182,3 +184,40 @@ async def test_listen_sessions_are_checked_and_kept_to_their_company(gateway: Ga
     assert (await gateway.client.delete(f"/v1/listen/{hook['id']}", headers=auth)).status_code == 404
     assert (await gateway.client.delete(f"/v1/listen/{session}", headers=p1)).status_code == 204
     assert (await gateway.client.post(f"/v1/listen/{session}/lease", json={}, headers=p1)).status_code == 404
+
+
+@pytest.mark.slow  # real worker process, PostgreSQL and Redis
+async def test_scaled_out_the_api_process_holding_the_stream_relays_what_the_worker_parks(
+    pg_url: str, gateway_factory: GatewayFactory, receiver: Receiver, listening: Any, tmp_path: Path
+) -> None:
+    require("redis")
+    env = {
+        **os.environ,
+        "BLUE_GATEWAY_ALLOW_PRIVATE_TARGETS": "true",
+        "BLUE_GATEWAY_SECRET_KEY": "test-secret-key",
+        "BLUE_GATEWAY_LOG_LEVEL": "WARNING",
+        "BLUE_GATEWAY_DATABASE_URL": pg_url,
+        "BLUE_GATEWAY_BROKER_URL": BROKER_URLS["redis"],
+    }
+    with worker_process(env, tmp_path / "worker.log") as worker:
+        api: Gateway = await gateway_factory(
+            database_url=pg_url, broker_url=BROKER_URLS["redis"], worker_mode=False
+        )
+        auth = await api.token()
+        cli: Listening = await listening(api, auth, f"{receiver.url}/hook", "--events", "TODO_CREATED")
+        for i in range(10):
+            await api.event(auth, **EVENT, id=f"e{i}")
+
+        await eventually(lambda: len(receiver.requests) == 10)
+        for got in receiver.requests:
+            StandardWebhook(cli.secret).verify(got.body, got.headers)
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+
+        async def all_delivered() -> bool:
+            page = (await api.client.get(f"/v1/webhooks/{cli.session_id}/deliveries", headers=auth)).json()["data"]
+            return len(page) == 10 and all(d["status"] == "delivered" for d in page)
+
+        await eventually(all_delivered)
+        cli.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(cli.proc.wait(), timeout=30) == 0
+        assert await webhook_status(api, auth, cli.session_id) == 404
