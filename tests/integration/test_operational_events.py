@@ -227,3 +227,18 @@ async def test_a_project_admins_subscriber_hears_only_of_webhooks_in_its_project
     async with gateway.db.connect() as conn:
         stored = list(await conn.execute(select(Event.id).where(Event.event == "gateway.delivery.exhausted")))
     assert len(stored) == 1  # the event about the p2 webhook had no one to hear it, so it was not stored
+
+
+async def test_on_postgresql_the_unhealthy_event_is_written_and_delivered_signed(
+    pg_url: str, gateway_factory: GatewayFactory, receiver: Receiver, ops: Receiver
+) -> None:
+    gateway: Gateway = await gateway_factory(database_url=pg_url)
+    auth = await gateway.token()
+    await subscribe_ops(gateway, auth, ops.url, ["gateway.webhook.unhealthy"])
+    failing = await gateway.webhook(auth, url=receiver.url, events=["TODO_CREATED"])
+    receiver.default = (503, {}, "down")
+    await gateway.event(auth, **EVENT)
+
+    (unhealthy,) = await eventually(lambda: of(ops, "gateway.webhook.unhealthy"))
+    assert unhealthy.json()["currentValue"]["webhook"]["id"] == failing["id"]
+    assert unhealthy.json()["currentValue"]["delivery"]["attempt"] == 5
