@@ -558,7 +558,7 @@ _NOTICES = (
     Notice(
         WEBHOOK_UNHEALTHY,
         _SUBJECT,
-        {"health": _sample_health("UNHEALTHY", 5), "delivery": _sample_delivery("pending", 5, "HTTP 503")},
+        {"health": _sample_health("UNHEALTHY", 5), "delivery": _sample_delivery("pending", 5, "http 503")},
         {"health": {"status": "HEALTHY"}},
     ),
     Notice(
@@ -566,7 +566,7 @@ _NOTICES = (
         _SUBJECT,
         {
             "health": _sample_health("UNHEALTHY", 1, disabled="gone"),
-            "delivery": _sample_delivery("discarded", 1, "HTTP 410"),
+            "delivery": _sample_delivery("discarded", 1, "http 410"),
         },
         {"health": {"enabled": True}},
     ),
