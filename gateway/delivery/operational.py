@@ -66,14 +66,17 @@ def _reported(record: AttemptRecord) -> bool:
     return row is not None and not is_operational(record.claim.event_name) and not is_listen(row)
 
 
-def _delivery(record: AttemptRecord) -> dict[str, Any]:
+def _delivery(record: AttemptRecord, disabled: set[str]) -> dict[str, Any]:
+    status = record.transition.status
+    if status is DeliveryStatus.PENDING and record.webhook_id in disabled:
+        status = DeliveryStatus.DISCARDED  # its retry went with the webhook, in the same transaction
     claim = record.claim
     return {
         "id": claim.delivery_id,
         "messageId": claim.message_id,
         "event": claim.event_name,
         "attempt": claim.n,
-        "status": record.transition.status.value,
+        "status": status.value,
         "error": record.error,
     }
 
@@ -83,6 +86,7 @@ def notices_of(records: Sequence[AttemptRecord], changes: Sequence[HealthEvent])
 
     Attempts of operational events' own deliveries make none (the one-generation rule).
     """
+    disabled = {e.record.webhook_id for e in changes if e.change is HealthChange.DISABLED}
     notices: list[Notice] = []
     for record in filter(_reported, records):
         name = None
@@ -91,7 +95,7 @@ def notices_of(records: Sequence[AttemptRecord], changes: Sequence[HealthEvent])
         elif record.transition.status is DeliveryStatus.FAILED and record.outcome.kind is OutcomeKind.RETRY:
             name = DELIVERY_EXHAUSTED
         if name is not None:
-            notices.append(Notice(name, _subject(record), {"delivery": _delivery(record)}))
+            notices.append(Notice(name, _subject(record), {"delivery": _delivery(record, disabled)}))
     for event in changes:
         record = event.record
         if not _reported(record):
@@ -106,7 +110,7 @@ def notices_of(records: Sequence[AttemptRecord], changes: Sequence[HealthEvent])
                 "consecutiveFailures": health.failures,
                 "failingSince": iso(health.failing_since) if health.failing_since is not None else None,
             },
-            "delivery": _delivery(record),
+            "delivery": _delivery(record, disabled),
         }
         previous: dict[str, Any] = {"health": {"enabled": True}}
         if event.change is not HealthChange.DISABLED:

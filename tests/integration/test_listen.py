@@ -18,7 +18,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from gateway.db.models import Event, ListenSession
-from tests.conftest import Gateway, GatewayFactory, Receiver, eventually
+from tests.conftest import Gateway, GatewayFactory, Receiver, eventually, free_port
 from tests.integration.processes import BIN
 from tests.integration.services import BROKER_URLS, require, worker_process
 
@@ -101,6 +101,9 @@ async def test_listen_relays_a_signed_delivery_within_a_second_and_cleans_up_on_
     detail = (await gateway.client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
     assert [(a["n"], a["statusCode"], a["error"]) for a in detail["attempts"]] == [(1, 200, None)]
     assert detail["attempts"][0]["responseBody"] == "ok"
+    again = {"deliveryId": delivery["id"], "attempt": 1, "statusCode": 500}
+    resp = await gateway.client.post(f"/v1/listen/{cli.session_id}/answers", json=again, headers=auth)
+    assert resp.status_code == 409  # that attempt was answered already: the delivery stays delivered
 
     cli.proc.send_signal(stop)
     assert await asyncio.wait_for(cli.proc.wait(), timeout=30) == 0
@@ -151,6 +154,19 @@ async def test_local_receiver_errors_fail_deliveries_without_retries_and_without
     ] == "UNHEALTHY"
     async with gateway.db.connect() as conn:
         assert (await conn.scalar(select(Event.id).where(Event.event.like("gateway.%")))) is None
+
+
+async def test_an_unreachable_local_receiver_fails_the_delivery_with_a_connection_error(
+    gateway: Gateway, listening: Any
+) -> None:
+    auth = await gateway.token()
+    cli: Listening = await listening(gateway, auth, f"http://127.0.0.1:{free_port()}/hook")
+    await gateway.event(auth, **EVENT)
+
+    delivery = await eventually(lambda: newest_delivery(gateway, auth, cli.session_id, "failed"))
+    detail = (await gateway.client.get(f"/v1/deliveries/{delivery['id']}", headers=auth)).json()
+    (attempt,) = detail["attempts"]
+    assert attempt["statusCode"] is None and attempt["error"].startswith("connection error: ")
 
 
 async def test_listen_sessions_are_checked_and_kept_to_their_company(gateway: Gateway) -> None:

@@ -119,6 +119,24 @@ async def test_gone_disables_and_the_subscriber_hears_of_it(
     assert (await status_of(gateway, auth, gone["id"]))["disabledReason"] == "gone"
 
 
+async def test_a_webhook_failing_past_the_disable_period_is_disabled_and_reported(
+    gateway_factory: GatewayFactory, receiver: Receiver, ops: Receiver
+) -> None:
+    gateway: Gateway = await gateway_factory(disable_after=0.3)
+    auth = await gateway.token()
+    await subscribe_ops(gateway, auth, ops.url, ["gateway.webhook.disabled"])
+    failing = await gateway.webhook(auth, url=receiver.url, events=["TODO_CREATED"])
+    receiver.default = (500, {}, "down")
+    await gateway.event(auth, **EVENT)
+
+    (disabled,) = await eventually(lambda: of(ops, "gateway.webhook.disabled"))
+    current = disabled.json()["currentValue"]
+    assert current["webhook"]["id"] == failing["id"]
+    assert current["health"]["disabledReason"] == "failing" and current["health"]["enabled"] is False
+    assert current["delivery"]["status"] == "discarded"  # its retry went with the webhook
+    assert (await status_of(gateway, auth, failing["id"]))["enabled"] is False
+
+
 async def test_an_unhealthy_webhook_that_delivers_again_is_reported_recovered(
     gateway_factory: GatewayFactory, receiver: Receiver, ops: Receiver
 ) -> None:
