@@ -150,8 +150,15 @@ async def _run(gateway: str, token: str, forward: str, events: list[str], projec
                 task.cancel()
             await relay.close()
         for task in done:
-            if task is not stopped and isinstance(task.exception(), SessionGone):
-                typer.echo("the gateway ended this session (its lease ran out); start listen again", err=True)
+            failure = None if task is stopped else task.exception()
+            if isinstance(failure, SessionGone):
+                typer.echo(
+                    "the gateway ended this session (closed elsewhere, or its lease ran out); start listen again",
+                    err=True,
+                )
+                return 1
+            if failure is not None:
+                typer.echo(f"error: {type(failure).__name__}: {failure}", err=True)
                 return 1
     typer.echo("Session closed.")
     return 0

@@ -156,6 +156,18 @@ async def test_local_receiver_errors_fail_deliveries_without_retries_and_without
         assert (await conn.scalar(select(Event.id).where(Event.event.like("gateway.%")))) is None
 
 
+async def test_a_session_closed_elsewhere_ends_the_cli_with_an_error(
+    gateway: Gateway, receiver: Receiver, listening: Any
+) -> None:
+    auth = await gateway.token()
+    cli: Listening = await listening(gateway, auth, f"{receiver.url}/hook")
+    assert (await gateway.client.delete(f"/v1/listen/{cli.session_id}", headers=auth)).status_code == 204
+
+    assert await asyncio.wait_for(cli.proc.wait(), timeout=30) == 1
+    assert cli.proc.stderr is not None
+    assert "the gateway ended this session" in (await cli.proc.stderr.read()).decode()
+
+
 async def test_an_unreachable_local_receiver_fails_the_delivery_with_a_connection_error(
     gateway: Gateway, listening: Any
 ) -> None:
