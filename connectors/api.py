@@ -19,7 +19,7 @@ from connectors.base import (
     WebhookView,
     parse_retry_after,
 )
-from gateway.core.catalog import EVENT_TYPES, get_event_type, sample_event
+from gateway.core.catalog import CATALOG, get_event_type, sample_event
 
 __all__ = [
     "SAMPLE_COMPANY_ID",
@@ -44,7 +44,7 @@ SAMPLE_COMPANY_ID = "company_1"
 
 def event_types() -> tuple[str, ...]:
     """The names of every event a webhook may subscribe to, in catalog order (health check excluded)."""
-    return tuple(event_type.name for event_type in EVENT_TYPES)
+    return tuple(event_type.name for event_type in CATALOG)
 
 
 def event_group(name: str) -> str:

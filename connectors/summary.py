@@ -15,6 +15,13 @@ from connectors.base import DeliveryContext
 from connectors.blue_values import dig, iso_time, one_line, people, person, titles
 from connectors.changes import changed_fields, details, newly
 from connectors.wording import wording_for
+from gateway.core.operational import (
+    DELIVERY_EXHAUSTED,
+    TEMPLATE_ERROR,
+    WEBHOOK_DISABLED,
+    WEBHOOK_RECOVERED,
+    WEBHOOK_UNHEALTHY,
+)
 
 __all__ = ["DEFAULT_BLUE_URL", "EventSummary", "summarize"]
 
@@ -120,6 +127,52 @@ def _actor(event: DeliveryContext, group: str, value: Any) -> str | None:
     return found
 
 
+_GATEWAY_WORDING = {
+    WEBHOOK_UNHEALTHY: (
+        "Webhook unhealthy",
+        "Webhook {webhook} is unhealthy: {failures} failed attempts in a row",
+    ),
+    WEBHOOK_DISABLED: ("Webhook disabled", "Webhook {webhook} was disabled ({reason})"),
+    WEBHOOK_RECOVERED: ("Webhook recovered", "Webhook {webhook} delivers again and is healthy"),
+    DELIVERY_EXHAUSTED: (
+        "Delivery failed",
+        "A {event} delivery to webhook {webhook} failed after {attempt} attempts",
+    ),
+    TEMPLATE_ERROR: ("Template error", "The template of webhook {webhook} failed to render a {event} event"),
+}
+
+
+def _gateway_summary(event: DeliveryContext) -> EventSummary:
+    """The gateway's own events: which webhook, what happened to it, and the attempt's error."""
+    value = event.current_value if isinstance(event.current_value, Mapping) else {}
+    name = one_line(dig(value, "webhook", "name"), TITLE_CHARS) or one_line(dig(value, "webhook", "id"))
+    error = one_line(dig(value, "delivery", "error"), EXCERPT_CHARS)
+    heading, phrase = _GATEWAY_WORDING.get(event.event, ("Gateway event", "Webhook {webhook}: {name}"))
+    headline = phrase.format(
+        webhook=f"“{name}”" if name else "(unnamed)",
+        failures=dig(value, "health", "consecutiveFailures") or "several",
+        reason=dig(value, "health", "disabledReason") or "failing",
+        event=one_line(dig(value, "delivery", "event")) or "an",
+        attempt=dig(value, "delivery", "attempt") or "all its",
+        name=event.event,
+    )
+    labelled = [
+        ("Webhook", one_line(dig(value, "webhook", "id"))),
+        ("Target", one_line(dig(value, "webhook", "host"))),
+        ("Delivery", one_line(dig(value, "delivery", "id"))),
+        ("Error", error),
+    ]
+    return EventSummary(
+        heading=heading,
+        headline=f"{headline}: {error}" if error else headline,
+        action="system",
+        kind="webhook",
+        title=name,
+        timestamp=iso_time(event.occurred_at),
+        details=[(label, text) for label, text in labelled if text],
+    )
+
+
 def summarize(event: DeliveryContext, blue_url: str | None = DEFAULT_BLUE_URL) -> EventSummary:
     """The summary of one event, for every catalog family, the health check and unknown names alike."""
     after, before = event.current_value, event.previous_value
@@ -133,6 +186,8 @@ def summarize(event: DeliveryContext, blue_url: str | None = DEFAULT_BLUE_URL) -
             kind="test",
             timestamp=iso_time(event.occurred_at),
         )
+    if group == "gateway":
+        return _gateway_summary(event)
     if group == "checklist":
         kind = "checklist item" if "_ITEM" in name else "checklist"
     else:

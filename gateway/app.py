@@ -14,6 +14,7 @@ from gateway.api.deliveries import DeliveriesController
 from gateway.api.deps import RUNTIME
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
+from gateway.api.listen import ListenController
 from gateway.api.ops import CatalogController, OpsController
 from gateway.api.portal_links import PortalLinksController
 from gateway.api.quota import new_ingest_quota
@@ -67,6 +68,7 @@ def create_app(
             AuditController,
             PortalLinksController,
             *portal_handlers(),
+            ListenController,
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},

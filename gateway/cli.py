@@ -1,4 +1,4 @@
-"""``blue-gateway serve | worker | migrate | config | tokens | connectors | webhooks | deliveries``."""
+"""``blue-gateway serve | worker | migrate | config | tokens | connectors | webhooks | deliveries | listen``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import __version__
 from gateway.cli_fleet import deliveries, webhooks
+from gateway.cli_listen import listen
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from gateway.logs import configure_logging
@@ -43,6 +44,7 @@ connectors = typer.Typer(help="Connector plugins: start a new one.", no_args_is_
 app.add_typer(connectors, name="connectors")
 app.add_typer(webhooks, name="webhooks")
 app.add_typer(deliveries, name="deliveries")
+app.command("listen")(listen)
 
 
 def _settings(**overrides: object) -> Settings:

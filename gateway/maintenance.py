@@ -12,13 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.core.filters import compile_stored_filter
 from gateway.core.matching import MatchIndex
 from gateway.db.groupcommit import GroupCommitter
+from gateway.db.listen import end_expired_sessions
 from gateway.db.retention import prune_once
 from gateway.db.webhooks import load_subscriptions, read_webhooks_version
 
-__all__ = ["INDEX_POLL_SECONDS", "RETENTION_INTERVAL", "IndexWatcher", "Retention", "repeat"]
+__all__ = [
+    "INDEX_POLL_SECONDS",
+    "LISTEN_REAP_SECONDS",
+    "RETENTION_INTERVAL",
+    "IndexWatcher",
+    "ListenReaper",
+    "Retention",
+    "repeat",
+]
 
 log = logging.getLogger("gateway")
 RETENTION_INTERVAL = 600.0
+LISTEN_REAP_SECONDS = 1.0
+"""How often each process removes listen sessions whose lease ran out."""
 INDEX_POLL_SECONDS = 0.25
 """How soon a webhook changed by another process is matched here: one tiny query per poll."""
 
@@ -80,3 +91,23 @@ class Retention:
     async def run(self) -> None:
         """Prune now and every ``RETENTION_INTERVAL`` seconds until cancelled."""
         await repeat(self.prune, RETENTION_INTERVAL, "retention run", first_wait=False)
+
+
+class ListenReaper:
+    """Removes listen sessions whose lease ran out (their CLI died), with their webhooks."""
+
+    def __init__(self, committer: GroupCommitter, index: MatchIndex, clock: Callable[[], float]) -> None:
+        self._committer = committer
+        self._index = index
+        self._clock = clock
+
+    async def reap(self) -> list[str]:
+        """Remove the expired sessions now; returns their webhook ids."""
+        ended: list[str] = await self._committer.submit(functools.partial(end_expired_sessions, now=self._clock()))
+        for webhook_id in ended:
+            self._index.remove(webhook_id)
+        return ended
+
+    async def run(self) -> None:
+        """Reap every ``LISTEN_REAP_SECONDS`` until cancelled."""
+        await repeat(self.reap, LISTEN_REAP_SECONDS, "listen session reaping", first_wait=True)

@@ -27,10 +27,12 @@ from gateway.db.migrate import upgrade
 from gateway.db.retention import HeldRows
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
+from gateway.delivery.listen import ListenRelay
+from gateway.delivery.operational import OperationalEvents
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.ingest import Ingestor
-from gateway.maintenance import IndexWatcher, Retention
+from gateway.maintenance import IndexWatcher, ListenReaper, Retention
 from gateway.settings import Settings
 
 __all__ = ["Runtime"]
@@ -83,8 +85,10 @@ class Runtime:
             renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
             clock=self._now,
+            operational=OperationalEvents(self.index, first_delay=settings.schedule().delays[0]),
         )
         engine = self.engine
+        self.listen_relay = ListenRelay(engine, self.db, clock=self._now)
 
         async def deliver(items: list[list[str]]) -> None:
             await engine.deliver_many(items)
@@ -107,9 +111,11 @@ class Runtime:
         )
         self.index_watcher = IndexWatcher(self.db, self.index)
         self.retention = Retention(self.committer, settings.retention, clock=self._now)
+        self.listen_reaper = ListenReaper(self.committer, self.index, clock=self._now)
         self._watcher: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
         self._stop_by: float | None = None
         self.started = False
 
@@ -149,6 +155,7 @@ class Runtime:
         if scheduler:
             self.scheduler.start()
             self._retention = asyncio.create_task(self.retention.run(), name="retention")
+            self._reaper = asyncio.create_task(self.listen_reaper.run(), name="listen-reaper")
         self._watcher = asyncio.create_task(self.index_watcher.run(), name="index-watcher")
         self.started = True
 
@@ -162,7 +169,7 @@ class Runtime:
             return self._stop_by
         self._stop_by = stop_by = asyncio.get_running_loop().time() + self.settings.shutdown_grace
         self.engine.close()
-        for task in (self._receiver, self._watcher, self._retention):
+        for task in (self._receiver, self._watcher, self._retention, self._reaper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -8,7 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from gateway.api.auth import Principal
 from gateway.api.deps import ANY_TOKEN
 from gateway.api.schemas import ConnectorOut, EventTypeOut, Health, Readiness
-from gateway.core.catalog import EVENT_TYPES
+from gateway.core.catalog import CATALOG
 from gateway.metrics import render_metrics
 from gateway.runtime import Runtime
 
@@ -59,8 +59,7 @@ class CatalogController(Controller):
     async def event_types(self, principal: Principal) -> list[EventTypeOut]:
         """Every subscribable event: name, group, description and a realistic sample."""
         return [
-            EventTypeOut(name=t.name, group=t.group, description=t.description, sample=t.sample)
-            for t in EVENT_TYPES
+            EventTypeOut(name=t.name, group=t.group, description=t.description, sample=t.sample) for t in CATALOG
         ]
 
     @get("/connectors", summary="Loaded connectors, built-ins and plugins")

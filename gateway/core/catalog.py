@@ -14,9 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.core.operational import (
+    DELIVERY_EXHAUSTED,
+    OPERATIONAL_DESCRIPTIONS,
+    TEMPLATE_ERROR,
+    WEBHOOK_DISABLED,
+    WEBHOOK_RECOVERED,
+    WEBHOOK_UNHEALTHY,
+    Notice,
+    Subject,
+    operational_envelope,
+)
+
 __all__ = [
+    "CATALOG",
     "EVENT_TYPES",
     "HEALTH_CHECK",
+    "OPERATIONAL_EVENT_TYPES",
     "SUBSCRIBABLE",
     "EventType",
     "derive_project_id",
@@ -503,10 +517,92 @@ HEALTH_CHECK = EventType(
 )
 """The health-check event: known to the catalog but never subscribable."""
 
-SUBSCRIBABLE: frozenset[str] = frozenset(event_type.name for event_type in EVENT_TYPES)
+
+# --- the gateway's own events --------------------------------------------------------
+
+_SUBJECT = Subject(
+    id="wh_sample",
+    uid=_uid("wh_sample"),
+    company_id="company_1",
+    name="Orders to the CRM",
+    connector="webhook",
+    url="https://crm.example.com/hooks/blue",
+    project_ids=("project_1",),
+)
+_SAMPLE_AT = 1772533800.0  # the catalog's event time, 2026-03-03T10:30:00Z
+
+
+def _sample_delivery(status: str, attempt: int, error: str | None) -> dict[str, Any]:
+    return {
+        "id": "dlv_sample",
+        "messageId": "msg_sample",
+        "event": "TODO_CREATED",
+        "attempt": attempt,
+        "status": status,
+        "error": error,
+    }
+
+
+def _sample_health(status: str, failures: int, *, disabled: str | None = None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "enabled": disabled is None,
+        "disabledReason": disabled,
+        "deleted": False,
+        "consecutiveFailures": failures,
+        "failingSince": "2026-03-03T10:00:00.000Z" if failures else None,
+    }
+
+
+_NOTICES = (
+    Notice(
+        WEBHOOK_UNHEALTHY,
+        _SUBJECT,
+        {"health": _sample_health("UNHEALTHY", 5), "delivery": _sample_delivery("pending", 5, "http 503")},
+        {"health": {"status": "HEALTHY"}},
+    ),
+    Notice(
+        WEBHOOK_DISABLED,
+        _SUBJECT,
+        {
+            "health": _sample_health("UNHEALTHY", 1, disabled="gone"),
+            "delivery": _sample_delivery("discarded", 1, "http 410"),
+        },
+        {"health": {"enabled": True}},
+    ),
+    Notice(
+        WEBHOOK_RECOVERED,
+        _SUBJECT,
+        {"health": _sample_health("HEALTHY", 0), "delivery": _sample_delivery("delivered", 6, None)},
+        {"health": {"status": "UNHEALTHY"}},
+    ),
+    Notice(DELIVERY_EXHAUSTED, _SUBJECT, {"delivery": _sample_delivery("failed", 8, "timeout")}),
+    Notice(
+        TEMPLATE_ERROR,
+        _SUBJECT,
+        {"delivery": _sample_delivery("failed", 1, "template_error: 'dict object' has no attribute 'x' (line 1)")},
+    ),
+)
+
+
+def _operational(notice: Notice) -> EventType:
+    envelope = operational_envelope(notice, "evt_sample", _SAMPLE_AT)
+    sample = {
+        key: envelope[key] for key in ("event", "occurredAt", "projectId", "user", "previousValue", "currentValue")
+    }
+    return EventType(notice.name, "gateway", OPERATIONAL_DESCRIPTIONS[notice.name], sample)
+
+
+OPERATIONAL_EVENT_TYPES: tuple[EventType, ...] = tuple(_operational(notice) for notice in _NOTICES)
+"""The gateway's own events about a company's webhooks and deliveries (the ``gateway`` group)."""
+
+CATALOG: tuple[EventType, ...] = (*EVENT_TYPES, *OPERATIONAL_EVENT_TYPES)
+"""Everything a webhook may subscribe to: Blue's events, then the gateway's own."""
+
+SUBSCRIBABLE: frozenset[str] = frozenset(event_type.name for event_type in CATALOG)
 """Names a webhook may list in its ``events``."""
 
-_BY_NAME: dict[str, EventType] = {event_type.name: event_type for event_type in (*EVENT_TYPES, HEALTH_CHECK)}
+_BY_NAME: dict[str, EventType] = {event_type.name: event_type for event_type in (*CATALOG, HEALTH_CHECK)}
 
 
 def get_event_type(name: str) -> EventType | None:

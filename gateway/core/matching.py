@@ -82,6 +82,13 @@ class MatchIndex:
         for sub in subs:
             self.put(sub)
 
+    def named(self, company_id: str, event: str) -> list[Subscription]:
+        """Subscriptions of ``company_id`` that list ``event`` by name (all-events ones left out), in a stable
+        order; their projects and filters are for the caller to apply."""
+        idx = self._companies.get(company_id)
+        bucket = idx.by_event.get(event) if idx is not None else None
+        return sorted(bucket.values(), key=lambda s: s.webhook_id) if bucket else []
+
     def match(
         self, company_id: str, event: str, project_id: str | None, envelope: Mapping[str, Any]
     ) -> list[Subscription]:

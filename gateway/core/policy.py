@@ -25,11 +25,14 @@ __all__ = [
     "Failure",
     "FailureKind",
     "Health",
+    "HealthChange",
     "HealthStatus",
     "Outcome",
     "OutcomeKind",
     "RetrySchedule",
     "Transition",
+    "counts_for_health",
+    "health_changes",
     "parse_duration",
     "parse_retry_after",
 ]
@@ -143,6 +146,14 @@ class HealthStatus(enum.StrEnum):
     UNHEALTHY = "UNHEALTHY"
 
 
+class HealthChange(enum.StrEnum):
+    """A change of a webhook's health that the gateway reports (see :func:`health_changes`)."""
+
+    UNHEALTHY = "unhealthy"
+    RECOVERED = "recovered"
+    DISABLED = "disabled"
+
+
 class DisableReason(enum.StrEnum):
     """Why the gateway disabled a webhook (its ``disabledReason``)."""
 
@@ -201,6 +212,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         seconds = parsed.timestamp() - (time.time() if now is None else now)
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def counts_for_health(outcome: Outcome, *, sent: bool) -> bool:
+    """Does an attempt count toward its webhook's health?
+
+    Every attempt that reached the sender does. Of those that sent nothing, only a template error does: the
+    webhook's own template is at fault, so its health shows it, while a missing key, a plugin's bug or a
+    shutdown is not the webhook's doing.
+    """
+    return sent or outcome.failure is FailureKind.TEMPLATE_ERROR
 
 
 @dataclass(frozen=True)
@@ -285,3 +306,14 @@ class DeliveryPolicy:
             status=HealthStatus.UNHEALTHY if failures >= self.unhealthy_after else HealthStatus.HEALTHY,
             disabled=disabled,
         )
+
+
+def health_changes(before: Health, after: Health) -> tuple[HealthChange, ...]:
+    """The reportable changes from ``before`` to ``after`` one fold: turned unhealthy, recovered, disabled."""
+    changes: list[HealthChange] = []
+    if before.status is not after.status:
+        unhealthy = after.status is HealthStatus.UNHEALTHY
+        changes.append(HealthChange.UNHEALTHY if unhealthy else HealthChange.RECOVERED)
+    if after.disabled is not None and before.disabled is None:
+        changes.append(HealthChange.DISABLED)
+    return tuple(changes)

@@ -31,6 +31,7 @@ __all__ = [
     "Company",
     "Delivery",
     "Event",
+    "ListenSession",
     "Meta",
     "PortalLink",
     "Source",
@@ -211,6 +212,16 @@ class PortalLink(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ListenSession(Base):
+    """A ``blue-gateway listen`` session: its temporary webhook lives while the lease is renewed."""
+
+    __tablename__ = "listen_sessions"
+    webhook_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(Float, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class Meta(Base):

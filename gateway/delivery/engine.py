@@ -21,14 +21,17 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
+from gateway.db.listen import is_listen
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
-from gateway.delivery.ledger import AttemptRecord, Ledger
+from gateway.delivery.ledger import AttemptRecord, Claim, Ledger, OperationalSink
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
 log = logging.getLogger("gateway.delivery")
+LISTEN_PARK_SECONDS = 3600.0
+"""How long a parked listen delivery stays out of the scheduler's way (its session ends sooner)."""
 WorkItem = Sequence[str]
 """``(delivery id, webhook id)``: what the broker carries (lists on the wire)."""
 
@@ -93,6 +96,7 @@ class DeliveryEngine:
         renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
         clock: Callable[[], float] = time.time,
+        operational: OperationalSink | None = None,
     ) -> None:
         self.config = config
         self._connectors = connectors
@@ -100,7 +104,7 @@ class DeliveryEngine:
         self._secretbox = secretbox
         self._compile_template = compile_template
         self._renderer = renderer
-        self._on_disabled = on_webhook_disabled
+        self.on_disabled = on_webhook_disabled
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
@@ -111,6 +115,7 @@ class DeliveryEngine:
             claim_lease=config.attempt_timeout + config.lease_seconds,
             policy=config.policy,
             clock=lambda: self.clock(),
+            operational=operational,
         )
         self._pacer = UrlPacer()
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
@@ -186,19 +191,30 @@ class DeliveryEngine:
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
             if record is not None and await self.ledger.record(record):
-                self._on_disabled(record.webhook_id)
+                self.on_disabled(record.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
 
-    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
-        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
+    async def claim(self, delivery_id: str) -> Claim | None:
+        """Claim a due delivery whose webhook is still enabled; one whose webhook is gone or disabled is
+        discarded instead. None when there is nothing to attempt."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
             return None
-        row = claim.webhook
-        if row is None or not row.enabled:
+        if claim.webhook is None or not claim.webhook.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
+            return None
+        return claim
+
+    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
+        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
+        claim = await self.claim(delivery_id)
+        if claim is None:
+            return None
+        row = claim.webhook
+        if is_listen(row):  # only the process holding its listen stream sends it (gateway/services/listen.py)
+            await self.ledger.park(claim, self.clock() + LISTEN_PARK_SECONDS)
             return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
@@ -250,22 +266,31 @@ class DeliveryEngine:
             headers.update(signature_headers(signing, prepared.secrets, message_id, timestamp, request.body))
         return request.body, headers
 
+    async def render_attempt(
+        self, row: Any, payload: Mapping[str, Any], message_id: str
+    ) -> tuple[bytes, dict[str, str]] | Outcome:
+        """The signed body and headers of one attempt, or the outcome of an attempt that cannot be made."""
+        try:
+            return await self.build_request(row, payload, message_id)
+        except ConnectorMissing as exc:
+            return exc.failure.outcome()
+        except SecretUnreadable as exc:
+            return Failure(FailureKind.SECRET_UNREADABLE, exc.detail).outcome()
+        except TemplateError as exc:
+            return Failure(FailureKind.TEMPLATE_ERROR, str(exc)).outcome()
+        except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
+            return Failure(FailureKind.RENDER_UNAVAILABLE, str(exc)).outcome()
+        except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
+            return Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
+
     async def send_once(
         self, row: Any, payload: Mapping[str, Any], message_id: str
     ) -> tuple[SendResult | None, Outcome]:
         """Render, sign, send and classify one attempt; no bookkeeping. ``None`` result: nothing was sent."""
-        try:
-            body, headers = await self.build_request(row, payload, message_id)
-        except ConnectorMissing as exc:
-            return None, exc.failure.outcome()
-        except SecretUnreadable as exc:
-            return None, Failure(FailureKind.SECRET_UNREADABLE, exc.detail).outcome()
-        except TemplateError as exc:
-            return None, Failure(FailureKind.TEMPLATE_ERROR, str(exc)).outcome()
-        except RenderUnavailable as exc:  # shutting down: the delivery's lease brings it back
-            return None, Failure(FailureKind.RENDER_UNAVAILABLE, str(exc)).outcome()
-        except Exception as exc:  # a plugin's render raised: its bug, reported on the delivery
-            return None, Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
+        request = await self.render_attempt(row, payload, message_id)
+        if isinstance(request, Outcome):
+            return None, request
+        body, headers = request
         connector = self._connectors.get(row.connector)
         assert connector is not None
         await self._pacer.wait(row.url, connector.max_requests_per_second)

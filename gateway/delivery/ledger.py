@@ -5,20 +5,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Health, Outcome, OutcomeKind, Transition
+from gateway.core.policy import (
+    DeliveryPolicy,
+    DeliveryStatus,
+    Health,
+    HealthChange,
+    HealthStatus,
+    Outcome,
+    OutcomeKind,
+    Transition,
+    counts_for_health,
+    health_changes,
+)
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.delivery.sender import SendResult
 
-__all__ = ["AttemptRecord", "Claim", "Ledger"]
+__all__ = ["AttemptRecord", "Claim", "HealthEvent", "Ledger", "OperationalSink"]
 
 MAX_ERROR_CHARS = 500
 
@@ -53,6 +64,24 @@ class AttemptRecord:
         return None if self.outcome.kind is OutcomeKind.DELIVERED else self.outcome.reason
 
 
+@dataclass(frozen=True)
+class HealthEvent:
+    """A webhook's health changed with ``record``'s attempt: ``health`` is the state it changed to."""
+
+    record: AttemptRecord
+    change: HealthChange
+    health: Health
+
+
+class OperationalSink(Protocol):
+    """Writes what the attempts of a flush mean for operators, in the flush's own transaction."""
+
+    async def write(
+        self, conn: AsyncConnection, records: Sequence[AttemptRecord], changes: Sequence[HealthEvent], now: float
+    ) -> None:
+        """Called with every attempt recorded and every health change they caused, in order."""
+
+
 class Ledger:
     """Claims and records go through coalescers: one statement per table for everything in a loop turn."""
 
@@ -63,8 +92,10 @@ class Ledger:
         claim_lease: float,
         policy: DeliveryPolicy,
         clock: Callable[[], float] = time.time,
+        operational: OperationalSink | None = None,
     ) -> None:
         self._committer = committer
+        self._operational = operational
         self._claim_lease = claim_lease
         self._policy = policy
         self._clock = clock
@@ -107,6 +138,28 @@ class Ledger:
                 update(table(Delivery))
                 .where(Delivery.id == claim.delivery_id, Delivery.attempts == claim.n)
                 .values(status=status, next_attempt_at=None, lease_until=None, updated_at=now)
+            )
+        )
+
+    async def park(self, claim: Claim, until: float) -> None:
+        """Hand a claimed delivery back unattempted, due now but reserved until ``until``: a listen session's
+        delivery, which only the process holding its stream sends (the scheduler leaves it alone meanwhile)."""
+        now = self._clock()
+        await self._committer.submit(
+            lambda conn: conn.execute(
+                update(table(Delivery))
+                .where(
+                    Delivery.id == claim.delivery_id,
+                    Delivery.attempts == claim.n,
+                    Delivery.status == DeliveryStatus.DELIVERING,
+                )
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    attempts=Delivery.attempts - 1,
+                    next_attempt_at=now,
+                    lease_until=until,
+                    updated_at=now,
+                )
             )
         )
 
@@ -205,27 +258,37 @@ class Ledger:
                 ]
             ],
         )
-        changed = await self._apply_health(conn, [r for r in records if r.result is not None], now)
+        counted = [r for r in records if counts_for_health(r.outcome, sent=r.result is not None)]
+        changed, changes = await self._apply_health(conn, counted, now)
+        if self._operational is not None:
+            await self._operational.write(conn, records, changes, now)
         return [r.webhook_id in changed for r in records]
 
-    async def _apply_health(self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float) -> set[str]:
-        """Fold each webhook's outcomes, in order, into its health; returns webhooks disabled or deleted."""
+    async def _apply_health(
+        self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float
+    ) -> tuple[set[str], list[HealthEvent]]:
+        """Fold each webhook's outcomes, in order, into its health; returns webhooks disabled or deleted, and
+        each change of health with the attempt that made it."""
         if not records:
-            return set()
+            return set(), []
         w = table(Webhook).c
         current = {
-            row.id: Health(failures=row.consecutive_failures, failing_since=row.failing_since)
+            row.id: Health(
+                failures=row.consecutive_failures, failing_since=row.failing_since, status=HealthStatus(row.status)
+            )
             for row in await conn.execute(
-                select(w.id, w.consecutive_failures, w.failing_since).where(
+                select(w.id, w.consecutive_failures, w.failing_since, w.status).where(
                     w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
                 )
             )
         }
+        changes: list[HealthEvent] = []
         for record in records:
-            if record.webhook_id in current:
-                current[record.webhook_id] = self._policy.fold(
-                    current[record.webhook_id], record.outcome.kind, now, delete_on_gone=record.delete_on_gone
-                )
+            before = current.get(record.webhook_id)
+            if before is not None:
+                after = self._policy.fold(before, record.outcome.kind, now, delete_on_gone=record.delete_on_gone)
+                current[record.webhook_id] = after
+                changes.extend(HealthEvent(record, change, after) for change in health_changes(before, after))
         gone: set[str] = set()
         for webhook_id, health in current.items():
             if health.deleted:
@@ -248,4 +311,4 @@ class Ledger:
                 gone.add(webhook_id)
         if gone:
             await bump_webhooks_version(conn)
-        return gone
+        return gone, changes

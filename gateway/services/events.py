@@ -18,6 +18,7 @@ import msgspec
 from gateway.core.catalog import derive_project_id
 from gateway.core.ids import new_id
 from gateway.core.matching import MatchIndex
+from gateway.core.operational import OPERATIONAL_PREFIX, is_operational
 from gateway.services.errors import Invalid
 
 if TYPE_CHECKING:
@@ -121,13 +122,22 @@ def _text(value: str | int | None, key: str, limit: int) -> str | None:
     return text
 
 
-def prepare(event: EventIn, company_id: str, index: MatchIndex | None, now: float) -> PreparedEvent:
-    """Check an event's values and match it (``index=None``: match nothing); raises :class:`InvalidEvent`."""
+def prepare(
+    event: EventIn, company_id: str, index: MatchIndex | None, now: float, *, gateway_event: bool = False
+) -> PreparedEvent:
+    """Check an event's values and match it (``index=None``: match nothing); raises :class:`InvalidEvent`.
+
+    ``gateway.*`` names are refused unless ``gateway_event`` (the gateway's own test sends).
+    """
     name = event.event
     if not name.strip():
         raise InvalidEvent("event", "is required and must be a non-empty string")
     if len(name) > MAX_EVENT_NAME or not name.replace("_", "").replace(".", "").isalnum():
         raise InvalidEvent("event", "must be at most 100 letters, digits, '_' or '.'")
+    if is_operational(name) and not gateway_event:
+        raise InvalidEvent(
+            "event", f"names starting with {OPERATIONAL_PREFIX!r} are reserved for the gateway's own events"
+        )
     external_id = _text(event.id, "id", MAX_ID)
     if event.occurredAt is not None:
         try:
@@ -163,10 +173,17 @@ def prepare(event: EventIn, company_id: str, index: MatchIndex | None, now: floa
 
 
 def prepare_event(
-    raw: object, company_id: str, index: MatchIndex | None, now: float | None = None
+    raw: object,
+    company_id: str,
+    index: MatchIndex | None,
+    now: float | None = None,
+    *,
+    gateway_event: bool = False,
 ) -> PreparedEvent:
     """Parse and prepare an event given as a decoded JSON value; raises :class:`InvalidEvent`."""
-    return prepare(parse_event(raw), company_id, index, time.time() if now is None else now)
+    return prepare(
+        parse_event(raw), company_id, index, time.time() if now is None else now, gateway_event=gateway_event
+    )
 
 
 def _rfc3339(ts: float) -> str:

@@ -91,7 +91,11 @@ class WebhookActions:
         record = await self._enabled(caller, webhook_id)
         runtime = self.runtime
         prepared = prepare_event(
-            {**sample_event(event), "id": new_id("test")}, caller.company_id, None, runtime.clock()
+            {**sample_event(event), "id": new_id("test")},
+            caller.company_id,
+            None,
+            runtime.clock(),
+            gateway_event=True,
         )
         (result,) = await runtime.ingestor.ingest([dataclasses.replace(prepared, webhook_ids=(record.id,))])
         delivery_id = result.work[0][0]

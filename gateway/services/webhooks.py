@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -171,13 +171,23 @@ class WebhookService:
         return records, None
 
     async def create(
-        self, caller: Caller, fields: Mapping[str, Any], *, internal_options: Mapping[str, Any] | None = None
+        self,
+        caller: Caller,
+        fields: Mapping[str, Any],
+        *,
+        internal_options: Mapping[str, Any] | None = None,
+        with_row: Callable[[AsyncConnection, str], Awaitable[object]] | None = None,
     ) -> tuple[WebhookRecord, str]:
-        """Check and store a webhook; returns it and its secret (shown this once)."""
+        """Check and store a webhook; returns it and its secret (shown this once).
+
+        ``with_row(conn, webhook_id)`` writes what belongs with it in the same transaction; such a webhook is
+        never sent to over HTTP, so its URL's host is not resolved.
+        """
         values = self.fields.check(fields)
         values.setdefault("project_ids", [])
         _check_projects(caller, values["project_ids"])
-        await self.check_target(values["url"])
+        if with_row is None:
+            await self.check_target(values["url"])
         secret = fields.get("secret") or generate_secret()
         headers = values.pop("headers", {})
         if internal_options:
@@ -205,6 +215,8 @@ class WebhookService:
             if exists is None:
                 await conn.execute(table(Company).insert().values(id=caller.company_id, created_at=now))
             await conn.execute(table(Webhook).insert().values(**row_values))
+            if with_row is not None:
+                await with_row(conn, row_values["id"])
             await bump_webhooks_version(conn)
             return await _read(conn, row_values["id"])
 

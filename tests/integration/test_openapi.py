@@ -11,6 +11,7 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 FREE_FORM = {
     ("get", "/metrics"),  # Prometheus text
     ("get", "/v1/zapier/samples/{event}"),  # flat samples whose keys depend on the event
+    ("get", "/v1/listen/{webhook_id}/stream"),  # a server-sent event stream
 }
 """Operations whose success body is documented as free-form on purpose."""
 
@@ -142,6 +143,8 @@ async def test_every_operation_has_a_typed_success_response(gateway: Gateway) ->
 
     # The documented free-form bodies are what they claim to be.
     assert "text/plain" in next(iter(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]))
+    stream = doc["paths"]["/v1/listen/{webhook_id}/stream"]["get"]["responses"]["200"]["content"]
+    assert next(iter(stream)) == "text/event-stream"
     samples = _success_schema(doc, "/v1/zapier/samples/{event}", "get")
     assert _resolve(samples, doc)["type"] == "array"
 

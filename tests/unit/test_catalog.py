@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from gateway.core.catalog import (
+    CATALOG,
     EVENT_TYPES,
     HEALTH_CHECK,
+    OPERATIONAL_EVENT_TYPES,
     SUBSCRIBABLE,
     EventType,
     derive_project_id,
@@ -67,8 +69,28 @@ def test_catalog_lists_every_contract_event_once_in_order_and_group() -> None:
     assert [(t.name, t.group) for t in EVENT_TYPES] == CONTRACT_ORDER
 
 
+GATEWAY_EVENTS = {
+    "gateway.webhook.unhealthy",
+    "gateway.webhook.disabled",
+    "gateway.webhook.recovered",
+    "gateway.delivery.exhausted",
+    "gateway.template.error",
+}
+
+
 def test_subscribable_is_exactly_the_catalog_names() -> None:
-    assert frozenset(name for name, _ in CONTRACT_ORDER) == SUBSCRIBABLE
+    assert frozenset(name for name, _ in CONTRACT_ORDER) | GATEWAY_EVENTS == SUBSCRIBABLE
+
+
+def test_gateway_events_are_their_own_group_after_blues_with_samples() -> None:
+    assert [t.name for t in CATALOG[: len(EVENT_TYPES)]] == [t.name for t in EVENT_TYPES]
+    assert {t.name for t in OPERATIONAL_EVENT_TYPES} == GATEWAY_EVENTS
+    for event_type in OPERATIONAL_EVENT_TYPES:
+        assert event_type.group == "gateway" and event_type.description
+        assert set(event_type.sample) == ENVELOPE_KEYS
+        assert event_type.sample["event"] == event_type.name
+        webhook = event_type.sample["currentValue"]["webhook"]
+        assert "url" not in webhook and "secret" not in webhook
 
 
 def test_health_check_is_known_but_not_subscribable() -> None:

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from connectors.base import DeliveryContext, OutcomeKind, ResponseInfo, WebhookView
 from connectors.registry import load_connectors
 from connectors.summary import summarize
-from gateway.core.catalog import EVENT_TYPES, HEALTH_CHECK, sample_event
+from gateway.core.catalog import CATALOG, EVENT_TYPES, HEALTH_CHECK, OPERATIONAL_EVENT_TYPES, sample_event
 from tests.service_rules import PROBLEMS
 
 REGISTRY = load_connectors()
@@ -25,7 +25,7 @@ STYLES = {
     "make": [{}, {"includeValues": False}],
     "n8n": [{}, {"blueUrl": ""}],
 }
-EVENTS = [t.name for t in (*EVENT_TYPES, HEALTH_CHECK)]
+EVENTS = [t.name for t in (*CATALOG, HEALTH_CHECK)]
 
 
 def _event(name: str, **changes: Any) -> DeliveryContext:
@@ -105,6 +105,18 @@ def test_summary_says_who_did_what_where(event: str) -> None:
     assert summary.link == "https://app.blue.cc/company/acme-corp/project/website-relaunch"
     assert (summary.title and summary.title in summary.headline) or summary.kind == "comment"
     assert all(label and value for label, value in summary.details)
+
+
+@pytest.mark.parametrize("event", [t.name for t in OPERATIONAL_EVENT_TYPES])
+def test_summary_of_a_gateway_event_names_the_webhook_and_the_error(event: str) -> None:
+    sample = sample_event(event)["currentValue"]
+    summary = summarize(_event(event))
+    assert summary.action == "system" and summary.kind == "webhook"
+    assert "“Orders to the CRM”" in summary.headline
+    assert ("Webhook", sample["webhook"]["id"]) in summary.details
+    if sample["delivery"]["error"]:
+        assert summary.headline.endswith(sample["delivery"]["error"])
+    assert "Someone" not in summary.headline
 
 
 def test_summary_names_what_changed() -> None:

@@ -16,11 +16,14 @@ from gateway.core.policy import (
     Failure,
     FailureKind,
     Health,
+    HealthChange,
     HealthStatus,
     Outcome,
     OutcomeKind,
     RetrySchedule,
     Transition,
+    counts_for_health,
+    health_changes,
 )
 
 SCHEDULE = RetrySchedule.parse("0,5s,5m,30m,2h,5h,10h,10h")
@@ -186,3 +189,41 @@ def test_health_is_unhealthy_exactly_after_five_failures_in_a_row(kinds: list[Ou
         assert health.failures == streak
         assert health.status is (HealthStatus.UNHEALTHY if streak >= 5 else HealthStatus.HEALTHY)
         assert health.disabled is None  # forty seconds are far inside the disable window
+
+
+@pytest.mark.parametrize(
+    ("outcome", "sent", "counts"),
+    [
+        (Outcome(D), True, True),
+        (Failure(FailureKind.TIMEOUT).outcome(), True, True),
+        (Failure(FailureKind.TEMPLATE_ERROR, "line 1: boom").outcome(), False, True),
+        (Failure(FailureKind.SECRET_UNREADABLE, "wrong key").outcome(), False, False),
+        (Failure(FailureKind.CONNECTOR_ERROR, "ValueError").outcome(), False, False),
+        (Failure(FailureKind.RENDER_UNAVAILABLE, "closing").outcome(), False, False),
+    ],
+)
+def test_sent_attempts_and_template_errors_count_for_health(outcome: Outcome, sent: bool, counts: bool) -> None:
+    assert counts_for_health(outcome, sent=sent) is counts
+
+
+def _fold_all(health: Health, kinds: list[OutcomeKind], now: float = NOW) -> list[tuple[HealthChange, ...]]:
+    changes = []
+    for kind in kinds:
+        after = POLICY.fold(health, kind, now)
+        changes.append(health_changes(health, after))
+        health = after
+    return changes
+
+
+def test_the_fifth_failure_turns_unhealthy_once_and_a_success_recovers() -> None:
+    changes = _fold_all(Health(), [R, R, R, R, R, R, D, D])
+    assert changes == [(), (), (), (), (HealthChange.UNHEALTHY,), (), (HealthChange.RECOVERED,), ()]
+
+
+def test_gone_disables_and_a_long_failing_webhook_is_disabled_once() -> None:
+    assert _fold_all(Health(), [G]) == [(HealthChange.DISABLED,)]
+    failing = Health(failures=7, failing_since=NOW - 6 * DAY, status=HealthStatus.UNHEALTHY)
+    assert _fold_all(failing, [R, R]) == [(HealthChange.DISABLED,), ()]
+    assert _fold_all(Health(failures=4, failing_since=NOW - 6 * DAY), [R]) == [
+        (HealthChange.UNHEALTHY, HealthChange.DISABLED)
+    ]
