@@ -86,8 +86,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python's warnings too, instead of raw text on stderr
     # Libraries that install handlers of their own would print a second, differently formatted copy.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "taskiq"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "taskiq", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

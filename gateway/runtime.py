@@ -21,16 +21,19 @@ from gateway.core.policy import DeliveryPolicy
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
 from gateway.core.templating.pool import RenderPool
+from gateway.db.counts import BACKLOG_REFRESH_SECONDS, Backlog, Recount, count_backlog
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
-from gateway.db.retention import HeldRows
+from gateway.db.retention import HELD_REFRESH_SECONDS, count_held
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
+from gateway.delivery.telemetry import DeliveryTelemetry
 from gateway.ingest import Ingestor
 from gateway.maintenance import IndexWatcher, Retention
+from gateway.metrics import GatewayMetrics, RuntimeCollector
 from gateway.settings import Settings
 
 __all__ = ["Runtime"]
@@ -55,9 +58,13 @@ class Runtime:
         self.clock = clock
         self.db = make_engine(settings.database_url)
         self.committer = GroupCommitter(self.db)
-        self.held_rows = HeldRows(self.db)
+        self.held_rows = Recount(self.db, count_held, HELD_REFRESH_SECONDS)
+        self.backlog: Recount[Backlog] = Recount(
+            self.db, lambda conn: count_backlog(conn, self._now()), BACKLOG_REFRESH_SECONDS
+        )
         self.index = MatchIndex()
         self.connectors = connectors or load_connectors()
+        self.metrics = GatewayMetrics(self.connectors.names())
         self.secretbox = SecretBox(settings.secret_key or load_or_create_key(settings.key_file))
         self.broker = make_broker(settings.broker_url, max_async_tasks=64, prefix=settings.broker_prefix)
         self.sender = Sender(
@@ -82,6 +89,7 @@ class Runtime:
             compile_template=self.compile_template,
             renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
+            telemetry=DeliveryTelemetry(self.metrics),
             clock=self._now,
         )
         engine = self.engine
@@ -112,6 +120,7 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         self._stop_by: float | None = None
         self.started = False
+        self.metrics.registry.register(RuntimeCollector(self))
 
     compile_filter = staticmethod(compile_stored_filter)
 

@@ -25,11 +25,13 @@ __all__ = [
     "Failure",
     "FailureKind",
     "Health",
+    "HealthChange",
     "HealthStatus",
     "Outcome",
     "OutcomeKind",
     "RetrySchedule",
     "Transition",
+    "health_change",
     "parse_duration",
     "parse_retry_after",
 ]
@@ -225,6 +227,26 @@ class Health:
     last_success_at: float | None = None
     disabled: DisableReason | None = None
     deleted: bool = False
+
+
+class HealthChange(enum.StrEnum):
+    """A change of a webhook's health that operators are told about (logs, metrics)."""
+
+    UNHEALTHY = "unhealthy"
+    RECOVERED = "recovered"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+def health_change(before: Health, after: Health) -> HealthChange | None:
+    """What changed between two healths of one webhook, the gravest first; None when nothing did."""
+    if after.deleted and not before.deleted:
+        return HealthChange.DELETED
+    if after.disabled is not None and before.disabled is None:
+        return HealthChange.DISABLED
+    if after.status is not before.status:
+        return HealthChange.UNHEALTHY if after.status is HealthStatus.UNHEALTHY else HealthChange.RECOVERED
+    return None
 
 
 @dataclass(frozen=True)

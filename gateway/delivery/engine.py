@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import time
@@ -25,6 +24,7 @@ from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Ledger
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
+from gateway.delivery.telemetry import DeliveryTelemetry
 
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
@@ -92,6 +92,7 @@ class DeliveryEngine:
         compile_template: Callable[[Mapping[str, Any] | None, str], Any],
         renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
+        telemetry: DeliveryTelemetry,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -101,6 +102,7 @@ class DeliveryEngine:
         self._compile_template = compile_template
         self._renderer = renderer
         self._on_disabled = on_webhook_disabled
+        self.telemetry = telemetry
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
@@ -117,8 +119,6 @@ class DeliveryEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
         self.attempts_made = 0
-        self.outcomes: collections.Counter[str] = collections.Counter()
-        self.attempt_seconds = 0.0
 
     async def deliver_many(self, items: Sequence[WorkItem]) -> None:
         """Work ``(delivery id, webhook id)`` pairs concurrently, each webhook within its lane."""
@@ -185,8 +185,11 @@ class DeliveryEngine:
                 lane.release()
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
-            if record is not None and await self.ledger.record(record):
-                self._on_disabled(record.webhook_id)
+            change = await self.ledger.record(record) if record is not None else None
+            if change is not None:
+                self.telemetry.health_changed(change)
+                if change.disabled:
+                    self._on_disabled(change.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
@@ -202,19 +205,20 @@ class DeliveryEngine:
             return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
-        self.outcomes[outcome.kind.value] += 1
         if result is not None:
-            self.attempt_seconds += result.duration_ms / 1000.0
             self.pacing.note(row.id, result.duration_ms / 1000.0)
-        return AttemptRecord(
+        finished = self.clock()
+        record = AttemptRecord(
             claim=claim,
             webhook_id=row.id,
             started=started,
             result=result,
             outcome=outcome,
-            transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
+            transition=self.config.policy.next_state(claim.n, outcome, finished),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
+        self.telemetry.attempt(record, row, finished)
+        return record
 
     async def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True

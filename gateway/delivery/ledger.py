@@ -11,14 +11,24 @@ import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Health, Outcome, OutcomeKind, Transition
+from gateway.core.policy import (
+    DeliveryPolicy,
+    DeliveryStatus,
+    Health,
+    HealthChange,
+    HealthStatus,
+    Outcome,
+    OutcomeKind,
+    Transition,
+    health_change,
+)
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.delivery.sender import SendResult
 
-__all__ = ["AttemptRecord", "Claim", "Ledger"]
+__all__ = ["AttemptRecord", "Claim", "Ledger", "WebhookHealthChange"]
 
 MAX_ERROR_CHARS = 500
 
@@ -33,6 +43,9 @@ class Claim:
     event_name: str
     payload: dict[str, Any]
     webhook: Any  # a Core row of the webhooks table, or None when it was deleted
+    event_id: str = ""
+    created_at: float = 0.0
+    """When the delivery was created (its event committed): the start of its ingest-to-delivered time."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,21 @@ class AttemptRecord:
         return None if self.outcome.kind is OutcomeKind.DELIVERED else self.outcome.reason
 
 
+@dataclass(frozen=True)
+class WebhookHealthChange:
+    """A webhook's health changed with an attempt's record: ``health`` is what it is now."""
+
+    webhook_id: str
+    company_id: str
+    change: HealthChange
+    health: Health
+
+    @property
+    def disabled(self) -> bool:
+        """True when the webhook no longer takes deliveries (disabled or deleted)."""
+        return self.change in (HealthChange.DISABLED, HealthChange.DELETED)
+
+
 class Ledger:
     """Claims and records go through coalescers: one statement per table for everything in a loop turn."""
 
@@ -69,15 +97,17 @@ class Ledger:
         self._policy = policy
         self._clock = clock
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
-        self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
+        self._records: Coalescer[AttemptRecord, WebhookHealthChange | None] = Coalescer(
+            committer, self._record_batch
+        )
         self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
         return await self._claims.submit(delivery_id)
 
-    async def record(self, record: AttemptRecord) -> bool:
-        """Store an attempt and its consequences; True when the webhook was disabled or deleted by it."""
+    async def record(self, record: AttemptRecord) -> WebhookHealthChange | None:
+        """Store an attempt and its consequences; the change of its webhook's health, if it made one."""
         return await self._records.submit(record)
 
     async def defer(self, delivery_id: str, until: float) -> None:
@@ -129,7 +159,7 @@ class Ledger:
                     lease_until=now + self._claim_lease,
                     updated_at=now,
                 )
-                .returning(d.id, d.attempts, d.event_id, d.webhook_id, d.message_id, d.event)
+                .returning(d.id, d.attempts, d.event_id, d.webhook_id, d.message_id, d.event, d.created_at)
             )
         ).all()
         if not rows:
@@ -151,6 +181,8 @@ class Ledger:
                 event_name=r.event,
                 payload=orjson.loads(payloads[r.event_id]) if r.event_id in payloads else {},
                 webhook=webhooks.get(r.webhook_id),
+                event_id=r.event_id,
+                created_at=r.created_at,
             )
             for r in rows
         }
@@ -159,7 +191,9 @@ class Ledger:
             results.append(claimed.pop(delivery_id, None))
         return results
 
-    async def _record_batch(self, conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[bool]:
+    async def _record_batch(
+        self, conn: AsyncConnection, records: Sequence[AttemptRecord]
+    ) -> list[WebhookHealthChange | None]:
         now = self._clock()
         await conn.execute(
             table(Attempt).insert(),
@@ -205,22 +239,31 @@ class Ledger:
                 ]
             ],
         )
-        changed = await self._apply_health(conn, [r for r in records if r.result is not None], now)
-        return [r.webhook_id in changed for r in records]
+        changes = await self._apply_health(conn, [r for r in records if r.result is not None], now)
+        # Each change is reported once, with the last of its webhook's records in this batch.
+        reported = [changes.pop(r.webhook_id, None) for r in reversed(records)]
+        return reported[::-1]
 
-    async def _apply_health(self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float) -> set[str]:
-        """Fold each webhook's outcomes, in order, into its health; returns webhooks disabled or deleted."""
+    async def _apply_health(
+        self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float
+    ) -> dict[str, WebhookHealthChange]:
+        """Fold each webhook's outcomes, in order, into its health; returns the webhooks whose health changed."""
         if not records:
-            return set()
+            return {}
         w = table(Webhook).c
-        current = {
-            row.id: Health(failures=row.consecutive_failures, failing_since=row.failing_since)
-            for row in await conn.execute(
-                select(w.id, w.consecutive_failures, w.failing_since).where(
-                    w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
-                )
+        rows = await conn.execute(
+            select(w.id, w.company_id, w.consecutive_failures, w.failing_since, w.status).where(
+                w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
             )
-        }
+        )
+        companies: dict[str, str] = {}
+        before: dict[str, Health] = {}
+        for row in rows:
+            companies[row.id] = row.company_id
+            before[row.id] = Health(
+                failures=row.consecutive_failures, failing_since=row.failing_since, status=HealthStatus(row.status)
+            )
+        current = dict(before)
         for record in records:
             if record.webhook_id in current:
                 current[record.webhook_id] = self._policy.fold(
@@ -248,4 +291,8 @@ class Ledger:
                 gone.add(webhook_id)
         if gone:
             await bump_webhooks_version(conn)
-        return gone
+        return {
+            webhook_id: WebhookHealthChange(webhook_id, companies[webhook_id], change, health)
+            for webhook_id, health in current.items()
+            if (change := health_change(before[webhook_id], health)) is not None
+        }
