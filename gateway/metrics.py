@@ -98,7 +98,7 @@ class GatewayMetrics:
         return prometheus_client.generate_latest(self.registry)
 
 
-_Values = float | dict[str, float] | None
+_Values = float | dict[str, int] | dict[str, float] | None
 
 
 def _family(
@@ -128,75 +128,33 @@ class RuntimeCollector(Collector):
         """The families, each present on every scrape (the counted ones without samples until counted)."""
         runtime = self.runtime
         engine, ingestor, committer = runtime.engine, runtime.ingestor, runtime.committer
+        held, backlog = runtime.held_rows.latest(), runtime.backlog.latest()
         counter, gauge = CounterMetricFamily, GaugeMetricFamily
-        yield _family(
-            counter,
-            "blue_gateway_events_total",
-            "Events received by this process, by result.",
-            {"accepted": ingestor.counts["accepted"], "duplicate": ingestor.counts["duplicate"]},
-            "result",
-        )
-        yield _family(
-            counter,
-            "blue_gateway_deliveries_created_total",
-            "Deliveries created by the events this process accepted.",
-            ingestor.deliveries_created,
-        )
-        yield _family(
-            counter,
-            "blue_gateway_delivery_attempts_total",
-            "HTTP requests sent by this process for deliveries.",
-            engine.attempts_made,
-        )
-        yield _family(
-            counter,
-            "blue_gateway_deliveries_deferred_total",
-            "Deliveries left in the database behind a slow endpoint.",
-            engine.deferred,
-        )
-        yield _family(
-            counter,
-            "blue_gateway_commit_batches_total",
-            "Group-commit transactions written by this process.",
-            committer.batches,
-        )
-        yield _family(
-            counter,
-            "blue_gateway_commit_ops_total",
-            "Write operations carried by those transactions.",
-            committer.ops,
-        )
-        yield _family(
-            gauge,
-            "blue_gateway_webhooks_indexed",
-            "Enabled webhooks in this process's matching index.",
-            len(runtime.index),
-        )
-        yield _family(
-            gauge,
-            "blue_gateway_retention_seconds",
-            "How long finished deliveries, their attempts and events are kept.",
-            runtime.settings.retention,
-        )
-        held = runtime.held_rows.latest()
-        yield _family(
-            gauge,
-            "blue_gateway_rows_held",
-            "Rows in the database by table, counted at most every 30 s.",
-            dict(held) if held is not None else None,
-            "table",
-        )
-        backlog = runtime.backlog.latest()
-        yield _family(
-            gauge,
-            "blue_gateway_deliveries_backlog",
-            "Unfinished deliveries in the database by state, counted at most every 5 s.",
-            dict(backlog.states) if backlog is not None else None,
-            "state",
-        )
-        yield _family(
-            gauge,
-            "blue_gateway_backlog_oldest_due_seconds",
-            "How long the longest-waiting due delivery has waited past its attempt time (0: none waits).",
-            backlog.oldest_due_seconds if backlog is not None else None,
-        )
+        families: list[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, _Values, str]] = [
+            (counter, "blue_gateway_events_total", "Events received by this process, by result.",
+             {"accepted": ingestor.counts["accepted"], "duplicate": ingestor.counts["duplicate"]}, "result"),
+            (counter, "blue_gateway_deliveries_created_total",
+             "Deliveries created by the events this process accepted.", ingestor.deliveries_created, ""),
+            (counter, "blue_gateway_delivery_attempts_total",
+             "HTTP requests sent by this process for deliveries.", engine.attempts_made, ""),
+            (counter, "blue_gateway_deliveries_deferred_total",
+             "Deliveries left in the database behind a slow endpoint.", engine.deferred, ""),
+            (counter, "blue_gateway_commit_batches_total",
+             "Group-commit transactions written by this process.", committer.batches, ""),
+            (counter, "blue_gateway_commit_ops_total",
+             "Write operations carried by those transactions.", committer.ops, ""),
+            (gauge, "blue_gateway_webhooks_indexed",
+             "Enabled webhooks in this process's matching index.", len(runtime.index), ""),
+            (gauge, "blue_gateway_retention_seconds",
+             "How long finished deliveries, their attempts and events are kept.", runtime.settings.retention, ""),
+            (gauge, "blue_gateway_rows_held", "Rows in the database by table, counted at most every 30 s.",
+             held, "table"),
+            (gauge, "blue_gateway_deliveries_backlog",
+             "Unfinished deliveries in the database by state, counted at most every 5 s.",
+             backlog.states if backlog is not None else None, "state"),
+            (gauge, "blue_gateway_backlog_oldest_due_seconds",
+             "How long the longest-waiting due delivery has waited past its attempt time (0: none waits).",
+             backlog.oldest_due_seconds if backlog is not None else None, ""),
+        ]  # fmt: skip
+        for kind, name, doc, values, label in families:
+            yield _family(kind, name, doc, values, label)
