@@ -83,7 +83,7 @@ class GatewayMetrics:
         )
         self.health_changes = Counter(
             "blue_gateway_webhook_health_changes_total",
-            "Webhooks that turned unhealthy, recovered, were disabled or deleted by this process's attempts.",
+            "Webhooks that turned unhealthy, recovered or were disabled by this process's attempts.",
             ["change"],
             registry=self.registry,
         )

@@ -31,7 +31,7 @@ __all__ = [
     "OutcomeKind",
     "RetrySchedule",
     "Transition",
-    "health_change",
+    "health_changes",
     "parse_duration",
     "parse_retry_after",
 ]
@@ -145,6 +145,14 @@ class HealthStatus(enum.StrEnum):
     UNHEALTHY = "UNHEALTHY"
 
 
+class HealthChange(enum.StrEnum):
+    """A change of a webhook's health that the gateway reports (see :func:`health_changes`)."""
+
+    UNHEALTHY = "unhealthy"
+    RECOVERED = "recovered"
+    DISABLED = "disabled"
+
+
 class DisableReason(enum.StrEnum):
     """Why the gateway disabled a webhook (its ``disabledReason``)."""
 
@@ -229,26 +237,6 @@ class Health:
     deleted: bool = False
 
 
-class HealthChange(enum.StrEnum):
-    """A change of a webhook's health that operators are told about (logs, metrics)."""
-
-    UNHEALTHY = "unhealthy"
-    RECOVERED = "recovered"
-    DISABLED = "disabled"
-    DELETED = "deleted"
-
-
-def health_change(before: Health, after: Health) -> HealthChange | None:
-    """What changed between two healths of one webhook, the gravest first; None when nothing did."""
-    if after.deleted and not before.deleted:
-        return HealthChange.DELETED
-    if after.disabled is not None and before.disabled is None:
-        return HealthChange.DISABLED
-    if after.status is not before.status:
-        return HealthChange.UNHEALTHY if after.status is HealthStatus.UNHEALTHY else HealthChange.RECOVERED
-    return None
-
-
 @dataclass(frozen=True)
 class DeliveryPolicy:
     """The rules: retry per ``schedule``; ``UNHEALTHY`` after ``unhealthy_after`` consecutive failures;
@@ -307,3 +295,14 @@ class DeliveryPolicy:
             status=HealthStatus.UNHEALTHY if failures >= self.unhealthy_after else HealthStatus.HEALTHY,
             disabled=disabled,
         )
+
+
+def health_changes(before: Health, after: Health) -> tuple[HealthChange, ...]:
+    """The reportable changes from ``before`` to ``after`` one fold: turned unhealthy, recovered, disabled."""
+    changes: list[HealthChange] = []
+    if before.status is not after.status:
+        unhealthy = after.status is HealthStatus.UNHEALTHY
+        changes.append(HealthChange.UNHEALTHY if unhealthy else HealthChange.RECOVERED)
+    if after.disabled is not None and before.disabled is None:
+        changes.append(HealthChange.DISABLED)
+    return tuple(changes)

@@ -14,7 +14,7 @@ import orjson
 
 from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
-from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Failure, FailureKind, Outcome
+from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Failure, FailureKind, HealthChange, Outcome
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
@@ -185,11 +185,10 @@ class DeliveryEngine:
                 lane.release()
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
-            change = await self.ledger.record(record) if record is not None else None
-            if change is not None:
+            for change in await self.ledger.record(record) if record is not None else ():
                 self.telemetry.health_changed(change)
-                if change.disabled:
-                    self._on_disabled(change.webhook_id)
+                if change.change is HealthChange.DISABLED:
+                    self._on_disabled(change.record.webhook_id)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)

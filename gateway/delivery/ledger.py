@@ -20,7 +20,7 @@ from gateway.core.policy import (
     Outcome,
     OutcomeKind,
     Transition,
-    health_change,
+    health_changes,
 )
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
@@ -28,7 +28,7 @@ from gateway.db.models import Attempt, Delivery, Event, Webhook, table
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.delivery.sender import SendResult
 
-__all__ = ["AttemptRecord", "Claim", "Ledger", "WebhookHealthChange"]
+__all__ = ["AttemptRecord", "Claim", "HealthEvent", "Ledger"]
 
 MAX_ERROR_CHARS = 500
 
@@ -67,18 +67,12 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
-class WebhookHealthChange:
-    """A webhook's health changed with an attempt's record: ``health`` is what it is now."""
+class HealthEvent:
+    """A webhook's health changed with ``record``'s attempt: ``health`` is the state it changed to."""
 
-    webhook_id: str
-    company_id: str
+    record: AttemptRecord
     change: HealthChange
     health: Health
-
-    @property
-    def disabled(self) -> bool:
-        """True when the webhook no longer takes deliveries (disabled or deleted)."""
-        return self.change in (HealthChange.DISABLED, HealthChange.DELETED)
 
 
 class Ledger:
@@ -97,17 +91,15 @@ class Ledger:
         self._policy = policy
         self._clock = clock
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
-        self._records: Coalescer[AttemptRecord, WebhookHealthChange | None] = Coalescer(
-            committer, self._record_batch
-        )
+        self._records: Coalescer[AttemptRecord, tuple[HealthEvent, ...]] = Coalescer(committer, self._record_batch)
         self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
         return await self._claims.submit(delivery_id)
 
-    async def record(self, record: AttemptRecord) -> WebhookHealthChange | None:
-        """Store an attempt and its consequences; the change of its webhook's health, if it made one."""
+    async def record(self, record: AttemptRecord) -> tuple[HealthEvent, ...]:
+        """Store an attempt and its consequences; returns, once committed, the health changes it made."""
         return await self._records.submit(record)
 
     async def defer(self, delivery_id: str, until: float) -> None:
@@ -193,7 +185,7 @@ class Ledger:
 
     async def _record_batch(
         self, conn: AsyncConnection, records: Sequence[AttemptRecord]
-    ) -> list[WebhookHealthChange | None]:
+    ) -> list[tuple[HealthEvent, ...]]:
         now = self._clock()
         await conn.execute(
             table(Attempt).insert(),
@@ -239,36 +231,38 @@ class Ledger:
                 ]
             ],
         )
-        changes = await self._apply_health(conn, [r for r in records if r.result is not None], now)
-        # Each change is reported once, with the last of its webhook's records in this batch.
-        reported = [changes.pop(r.webhook_id, None) for r in reversed(records)]
-        return reported[::-1]
+        _, changes = await self._apply_health(conn, [r for r in records if r.result is not None], now)
+        # Handed back with each record after the commit, so a batch written again alone reports nothing twice.
+        made: dict[int, list[HealthEvent]] = {}
+        for change in changes:
+            made.setdefault(id(change.record), []).append(change)
+        return [tuple(made.get(id(r), ())) for r in records]
 
     async def _apply_health(
         self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float
-    ) -> dict[str, WebhookHealthChange]:
-        """Fold each webhook's outcomes, in order, into its health; returns the webhooks whose health changed."""
+    ) -> tuple[set[str], list[HealthEvent]]:
+        """Fold each webhook's outcomes, in order, into its health; returns webhooks disabled or deleted, and
+        each change of health with the attempt that made it."""
         if not records:
-            return {}
+            return set(), []
         w = table(Webhook).c
-        rows = await conn.execute(
-            select(w.id, w.company_id, w.consecutive_failures, w.failing_since, w.status).where(
-                w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
-            )
-        )
-        companies: dict[str, str] = {}
-        before: dict[str, Health] = {}
-        for row in rows:
-            companies[row.id] = row.company_id
-            before[row.id] = Health(
+        current = {
+            row.id: Health(
                 failures=row.consecutive_failures, failing_since=row.failing_since, status=HealthStatus(row.status)
             )
-        current = dict(before)
-        for record in records:
-            if record.webhook_id in current:
-                current[record.webhook_id] = self._policy.fold(
-                    current[record.webhook_id], record.outcome.kind, now, delete_on_gone=record.delete_on_gone
+            for row in await conn.execute(
+                select(w.id, w.consecutive_failures, w.failing_since, w.status).where(
+                    w.id.in_({r.webhook_id for r in records}), w.enabled.is_(True)
                 )
+            )
+        }
+        changes: list[HealthEvent] = []
+        for record in records:
+            before = current.get(record.webhook_id)
+            if before is not None:
+                after = self._policy.fold(before, record.outcome.kind, now, delete_on_gone=record.delete_on_gone)
+                current[record.webhook_id] = after
+                changes.extend(HealthEvent(record, change, after) for change in health_changes(before, after))
         gone: set[str] = set()
         for webhook_id, health in current.items():
             if health.deleted:
@@ -291,8 +285,4 @@ class Ledger:
                 gone.add(webhook_id)
         if gone:
             await bump_webhooks_version(conn)
-        return {
-            webhook_id: WebhookHealthChange(webhook_id, companies[webhook_id], change, health)
-            for webhook_id, health in current.items()
-            if (change := health_change(before[webhook_id], health)) is not None
-        }
+        return gone, changes

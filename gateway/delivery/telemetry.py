@@ -12,7 +12,7 @@ from typing import Any, Final
 from prometheus_client.metrics import Counter, Histogram
 
 from gateway.core.policy import FailureKind, HealthChange, OutcomeKind
-from gateway.delivery.ledger import AttemptRecord, WebhookHealthChange
+from gateway.delivery.ledger import AttemptRecord, HealthEvent
 from gateway.logs import log_event
 from gateway.metrics import GatewayMetrics
 
@@ -38,7 +38,6 @@ _WARN: Final = frozenset(
 _HEALTH_MESSAGES: Final = {
     HealthChange.UNHEALTHY: (logging.WARNING, "webhook turned unhealthy"),
     HealthChange.DISABLED: (logging.WARNING, "webhook disabled"),
-    HealthChange.DELETED: (logging.WARNING, "webhook deleted: its endpoint is gone"),
     HealthChange.RECOVERED: (logging.INFO, "webhook healthy again"),
 }
 
@@ -113,7 +112,7 @@ class DeliveryTelemetry:
             error=error,
         )
 
-    def health_changed(self, change: WebhookHealthChange) -> None:
+    def health_changed(self, change: HealthEvent) -> None:
         """A webhook's health changed with an attempt just recorded."""
         self._health[change.change].inc()
         severity, message = _HEALTH_MESSAGES[change.change]
@@ -122,8 +121,8 @@ class DeliveryTelemetry:
             log,
             message,
             severity=severity,
-            webhook=change.webhook_id,
-            company=change.company_id,
+            webhook=change.record.webhook_id,
+            company=getattr(change.record.claim.webhook, "company_id", None),
             change=change.change.value,
             failures=health.failures,
             disabled_reason=health.disabled.value if health.disabled is not None else None,

@@ -16,13 +16,11 @@ from gateway.core.policy import (
     Failure,
     FailureKind,
     Health,
-    HealthChange,
     HealthStatus,
     Outcome,
     OutcomeKind,
     RetrySchedule,
     Transition,
-    health_change,
 )
 
 SCHEDULE = RetrySchedule.parse("0,5s,5m,30m,2h,5h,10h,10h")
@@ -188,40 +186,3 @@ def test_health_is_unhealthy_exactly_after_five_failures_in_a_row(kinds: list[Ou
         assert health.failures == streak
         assert health.status is (HealthStatus.UNHEALTHY if streak >= 5 else HealthStatus.HEALTHY)
         assert health.disabled is None  # forty seconds are far inside the disable window
-
-
-def _changes(kinds: list[OutcomeKind], *, delete_on_gone: bool = False) -> list[HealthChange | None]:
-    """The change each outcome makes, folded in order from a healthy webhook, a minute apart."""
-    health, changes = Health(), []
-    for i, kind in enumerate(kinds):
-        after = POLICY.fold(health, kind, NOW + 60 * i, delete_on_gone=delete_on_gone)
-        changes.append(health_change(health, after))
-        health = after
-    return changes
-
-
-@pytest.mark.parametrize(
-    ("kinds", "expected"),
-    [
-        ([D, D], [None, None]),
-        ([R] * 4, [None] * 4),
-        ([R] * 6, [None] * 4 + [HealthChange.UNHEALTHY, None]),
-        ([R] * 5 + [D, D], [None] * 4 + [HealthChange.UNHEALTHY, HealthChange.RECOVERED, None]),
-        ([R, G], [None, HealthChange.DISABLED]),
-        ([R] * 4 + [G], [None] * 4 + [HealthChange.DISABLED]),  # disabled outranks turning unhealthy
-        ([G, R], [HealthChange.DISABLED, None]),  # a disabled webhook's health stays as it is
-    ],
-)
-def test_health_changes_are_reported_once_each(
-    kinds: list[OutcomeKind], expected: list[HealthChange | None]
-) -> None:
-    assert _changes(kinds) == expected
-
-
-def test_a_gone_subscription_reports_its_deletion() -> None:
-    assert _changes([G], delete_on_gone=True) == [HealthChange.DELETED]
-
-
-def test_failing_past_the_limit_reports_the_disable() -> None:
-    failing = Health(failures=1, failing_since=NOW - 6 * DAY)
-    assert health_change(failing, POLICY.fold(failing, R, NOW)) is HealthChange.DISABLED
