@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from collections.abc import Iterator
 from datetime import datetime
 
 import orjson
@@ -12,17 +11,7 @@ import pytest
 
 from gateway.logs import configure_logging, log_event, uvicorn_log_config
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _json_lines(err: str) -> list[dict[str, object]]:

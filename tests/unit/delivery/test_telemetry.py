@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import orjson
@@ -22,16 +20,7 @@ ROW = SimpleNamespace(connector="slack", url=URL, company_id="acme")
 CREATED = 1_000_000.0
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _record(outcome: Outcome, result: SendResult | None, status: DeliveryStatus) -> AttemptRecord:
