@@ -43,8 +43,8 @@ class Claim:
     event_name: str
     payload: dict[str, Any]
     webhook: Any  # a Core row of the webhooks table, or None when it was deleted
-    event_id: str = ""
-    created_at: float = 0.0
+    event_id: str
+    created_at: float
     """When the delivery was created (its event committed): the start of its ingest-to-delivered time."""
 
 
