@@ -7,8 +7,18 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from gateway.core.policy import DeliveryStatus, Failure, FailureKind, Outcome, OutcomeKind, Transition
-from gateway.delivery.ledger import AttemptRecord, Claim
+from gateway.core.policy import (
+    DeliveryStatus,
+    DisableReason,
+    Failure,
+    FailureKind,
+    Health,
+    HealthChange,
+    Outcome,
+    OutcomeKind,
+    Transition,
+)
+from gateway.delivery.ledger import AttemptRecord, Claim, HealthEvent
 from gateway.delivery.sender import SendResult
 from gateway.delivery.telemetry import ATTEMPT_LOG_KEYS, DeliveryTelemetry
 from gateway.logs import configure_logging
@@ -87,3 +97,23 @@ def test_the_webhook_url_never_reaches_the_log(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "very-secret-token" not in err
     assert "InvalidURL: <webhook url>" in err
+
+
+def test_a_disabled_webhook_is_one_warning_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", "json")
+    metrics = GatewayMetrics(["slack"])
+    record = _record(Outcome(OutcomeKind.GONE), SendResult(410, {}, b"", 3.0), DeliveryStatus.DISCARDED)
+    health = Health(failures=1, failing_since=CREATED, disabled=DisableReason.GONE)
+    DeliveryTelemetry(metrics).health_changed(HealthEvent(record, HealthChange.DISABLED, health))
+    (line,) = _lines(capsys)
+    assert {k: line[k] for k in ("level", "message", "webhook", "company", "change", "disabled_reason")} == {
+        "level": "WARNING",
+        "message": "webhook disabled",
+        "webhook": "wh_1",
+        "company": "acme",
+        "change": "disabled",
+        "disabled_reason": "gone",
+    }
+    text = metrics.render().decode()
+    assert sample(text, "blue_gateway_webhook_health_changes_total", change="disabled") == 1
+    assert sample(text, "blue_gateway_webhook_health_changes_total", change="unhealthy") == 0
