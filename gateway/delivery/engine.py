@@ -185,7 +185,8 @@ class DeliveryEngine:
                 lane.release()
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
-            for change in await self.ledger.record(record) if record is not None else ():
+            changes = await self.ledger.record(record) if record is not None else ()
+            for change in changes:
                 self.telemetry.health_changed(change)
                 if change.change is HealthChange.DISABLED:
                     self._on_disabled(change.record.webhook_id)
