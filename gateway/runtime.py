@@ -196,6 +196,8 @@ class Runtime:
         await self.committer.stop(wait=max(0.1, close_by - asyncio.get_running_loop().time()))
         await self._within(close_by, "closing the broker", self.broker.shutdown())
         await self._within(close_by, "closing outbound connections", self.sender.close())
+        for count in (self.held_rows, self.backlog):
+            await self._within(close_by, "stopping counts for /metrics", count.close())
         await self._within(close_by, "closing the database", self.db.dispose())
         self.started = False
 

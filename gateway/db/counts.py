@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -73,6 +74,13 @@ class Recount(Generic[T]):
             self._counted_at = loop.time()
             self._task = loop.create_task(self._recount(), name="recount")
         return self.value
+
+    async def close(self) -> None:
+        """Stop a count under way (before the database closes)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _recount(self) -> None:
         try:
