@@ -76,6 +76,7 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here
         openapi_config=openapi_config(),
+        logging_config=None,  # Litestar's own would replace the one format of gateway.logs with its own
         debug=False,
     )
     document_operations(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -17,12 +18,14 @@ from gateway.core.ids import new_id
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Delivery, Event, SourceReceipt, table
+from gateway.logs import log_event
 from gateway.services.events import IngestResult, InvalidEvent, PreparedEvent, prepare_event
 
 # Prepared events and their checks live in the events service; named here too for older imports.
 __all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare_event"]
 
 SOURCE_DEDUPE_SECONDS = 86400.0
+log = logging.getLogger("gateway.ingest")
 
 
 class Ingestor:
@@ -51,6 +54,7 @@ class Ingestor:
 
     async def ingest(self, events: list[PreparedEvent]) -> list[IngestResult]:
         """Commit, then enqueue; the answer is sent only after the commit."""
+        started = time.perf_counter()
         for attempt in range(3):
             try:
                 results = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
@@ -61,11 +65,22 @@ class Ingestor:
                 if attempt == 2:
                     raise
         fresh = [item for r in results for item in r.work]
-        for r in results:
-            self.counts["duplicate" if r.duplicate else "accepted"] += 1
+        duplicates = sum(r.duplicate for r in results)
+        self.counts["duplicate"] += duplicates
+        self.counts["accepted"] += len(results) - duplicates
         self.deliveries_created += len(fresh)
         if fresh and not self._first_delay:
             await self._kick(fresh)
+        log_event(
+            log,
+            "ingest",
+            company=events[0].company_id if events else None,
+            events=len(results),
+            accepted=len(results) - duplicates,
+            duplicates=duplicates,
+            deliveries=len(fresh),
+            ms=round((time.perf_counter() - started) * 1000.0, 1),
+        )
         return results
 
     async def _write(

@@ -20,13 +20,18 @@ _RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime
 def log_event(logger: logging.Logger, message: str, /, *, severity: int = logging.INFO, **fields: Any) -> None:
     """Log ``message`` with structured ``fields``: JSON keys in json format, ``key=value`` pairs in text."""
     if logger.isEnabledFor(severity):
-        logger.log(severity, message, extra={_FIELDS: fields}, stacklevel=2)
+        # Built directly, without the walk up the stack for the caller's file and line: neither format shows
+        # them, and the walk is a good part of a record's cost (the delivery engine logs every attempt).
+        logger.handle(logger.makeRecord(logger.name, severity, "", 0, message, (), None, extra={_FIELDS: fields}))
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     """The record's structured fields: those of :func:`log_event` plus any plain ``extra=`` keys."""
-    found = {k: v for k, v in vars(record).items() if k not in _RECORD_KEYS and k != _FIELDS}
-    found.update(getattr(record, _FIELDS, None) or {})
+    attrs = vars(record)
+    extra = attrs.keys() - _RECORD_KEYS
+    extra.discard(_FIELDS)
+    found = {k: v for k, v in attrs.items() if k in extra} if extra else {}
+    found.update(attrs.get(_FIELDS) or {})
     return found
 
 
@@ -86,8 +91,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python's warnings too, instead of raw text on stderr
     # Libraries that install handlers of their own would print a second, differently formatted copy.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "taskiq"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "taskiq", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
-from gateway.metrics import render_metrics
+from gateway.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
 __all__ = ["ProbeServer"]
-
-_METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _json(body: Mapping[str, object], status: int = 200) -> web.Response:
@@ -58,4 +56,4 @@ class ProbeServer:
         return _json(body, 200 if ready else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=render_metrics(self.runtime), headers={"Content-Type": _METRICS_TYPE})
+        return web.Response(body=self.runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

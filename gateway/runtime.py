@@ -21,18 +21,21 @@ from gateway.core.policy import DeliveryPolicy
 from gateway.core.secretbox import SecretBox, load_or_create_key
 from gateway.core.templating import compile_template
 from gateway.core.templating.pool import RenderPool
+from gateway.db.counts import BACKLOG_REFRESH_SECONDS, Backlog, Recount, count_backlog
 from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
-from gateway.db.retention import HeldRows
+from gateway.db.retention import HELD_REFRESH_SECONDS, count_held
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
 from gateway.delivery.listen import ListenRelay
 from gateway.delivery.operational import OperationalEvents
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
+from gateway.delivery.telemetry import DeliveryTelemetry
 from gateway.ingest import Ingestor
 from gateway.maintenance import IndexWatcher, ListenReaper, Retention
+from gateway.metrics import GatewayMetrics, RuntimeCollector
 from gateway.settings import Settings
 
 __all__ = ["Runtime"]
@@ -57,9 +60,13 @@ class Runtime:
         self.clock = clock
         self.db = make_engine(settings.database_url)
         self.committer = GroupCommitter(self.db)
-        self.held_rows = HeldRows(self.db)
+        self.held_rows = Recount(self.db, count_held, HELD_REFRESH_SECONDS)
+        self.backlog: Recount[Backlog] = Recount(
+            self.db, lambda conn: count_backlog(conn, self._now()), BACKLOG_REFRESH_SECONDS
+        )
         self.index = MatchIndex()
         self.connectors = connectors or load_connectors()
+        self.metrics = GatewayMetrics(self.connectors.names())
         self.secretbox = SecretBox(settings.secret_key or load_or_create_key(settings.key_file))
         self.broker = make_broker(settings.broker_url, max_async_tasks=64, prefix=settings.broker_prefix)
         self.sender = Sender(
@@ -84,6 +91,7 @@ class Runtime:
             compile_template=self.compile_template,
             renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
+            telemetry=DeliveryTelemetry(self.metrics),
             clock=self._now,
             operational=OperationalEvents(self.index, first_delay=settings.schedule().delays[0]),
         )
@@ -118,6 +126,7 @@ class Runtime:
         self._reaper: asyncio.Task[None] | None = None
         self._stop_by: float | None = None
         self.started = False
+        self.metrics.registry.register(RuntimeCollector(self))
 
     compile_filter = staticmethod(compile_stored_filter)
 
@@ -194,6 +203,8 @@ class Runtime:
         await self.committer.stop(wait=max(0.1, close_by - asyncio.get_running_loop().time()))
         await self._within(close_by, "closing the broker", self.broker.shutdown())
         await self._within(close_by, "closing outbound connections", self.sender.close())
+        for count in (self.held_rows, self.backlog):
+            await self._within(close_by, "stopping counts for /metrics", count.close())
         await self._within(close_by, "closing the database", self.db.dispose())
         self.started = False
 

@@ -9,7 +9,6 @@ from gateway.api.auth import Principal
 from gateway.api.deps import ANY_TOKEN
 from gateway.api.schemas import ConnectorOut, EventTypeOut, Health, Readiness
 from gateway.core.catalog import CATALOG
-from gateway.metrics import render_metrics
 from gateway.runtime import Runtime
 
 __all__ = ["CatalogController", "OpsController"]
@@ -45,7 +44,7 @@ class OpsController(Controller):
     @get("/metrics", summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, runtime: Runtime) -> bytes:
         """Counters and histograms in the Prometheus text format."""
-        return render_metrics(runtime)
+        return runtime.metrics.render()
 
 
 class CatalogController(Controller):

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import math
-
 from sqlalchemy import delete, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.policy import DeliveryStatus
 from gateway.db.models import Attempt, Delivery, Event, SourceReceipt, table
 
-__all__ = ["FINISHED", "HELD_TABLES", "HeldRows", "count_held", "prune_once"]
-
-log = logging.getLogger("gateway.db")
+__all__ = ["FINISHED", "HELD_REFRESH_SECONDS", "HELD_TABLES", "count_held", "prune_once"]
 
 FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DISCARDED)
 CHUNK = 2000
@@ -53,32 +47,3 @@ async def count_held(conn: AsyncConnection) -> dict[str, int]:
         name: int((await conn.execute(select(func.count()).select_from(table(model)))).scalar_one())
         for name, model in HELD_TABLES.items()
     }
-
-
-class HeldRows:
-    """Row counts for ``/metrics``, recounted in the background at most every ``interval`` seconds.
-
-    A scrape never waits for ``COUNT(*)`` on a large table: it reads the last counts and, when they are
-    stale, starts a recount for the next scrape. Processes nobody scrapes never count.
-    """
-
-    def __init__(self, db: AsyncEngine, interval: float = HELD_REFRESH_SECONDS) -> None:
-        self.db, self.interval = db, interval
-        self.counts: dict[str, int] | None = None
-        self._counted_at = -math.inf
-        self._task: asyncio.Task[None] | None = None
-
-    def latest(self) -> dict[str, int] | None:
-        """The last counts (None before the first finishes); starts a recount when they are stale."""
-        loop = asyncio.get_running_loop()
-        if (self._task is None or self._task.done()) and loop.time() - self._counted_at >= self.interval:
-            self._counted_at = loop.time()
-            self._task = loop.create_task(self._recount(), name="held-rows")
-        return self.counts
-
-    async def _recount(self) -> None:
-        try:
-            async with self.db.connect() as conn:
-                self.counts = await count_held(conn)
-        except Exception as exc:
-            log.warning("counting held rows failed: %s", type(exc).__name__)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import time
@@ -15,7 +14,7 @@ import orjson
 
 from connectors.base import DELETE_ON_GONE_OPTION, DeliveryContext, ResponseInfo, WebhookView
 from connectors.registry import ConnectorRegistry
-from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Failure, FailureKind, Outcome
+from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Failure, FailureKind, HealthChange, Outcome
 from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
@@ -23,9 +22,10 @@ from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.listen import is_listen
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
-from gateway.delivery.ledger import AttemptRecord, Claim, Ledger, OperationalSink
+from gateway.delivery.ledger import AttemptRecord, Claim, HealthEvent, Ledger, OperationalSink
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
+from gateway.delivery.telemetry import DeliveryTelemetry
 
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
 
@@ -95,6 +95,7 @@ class DeliveryEngine:
         compile_template: Callable[[Mapping[str, Any] | None, str], Any],
         renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
+        telemetry: DeliveryTelemetry,
         clock: Callable[[], float] = time.time,
         operational: OperationalSink | None = None,
     ) -> None:
@@ -105,6 +106,7 @@ class DeliveryEngine:
         self._compile_template = compile_template
         self._renderer = renderer
         self.on_disabled = on_webhook_disabled
+        self.telemetry = telemetry
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
@@ -122,8 +124,13 @@ class DeliveryEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
         self.attempts_made = 0
-        self.outcomes: collections.Counter[str] = collections.Counter()
-        self.attempt_seconds = 0.0
+
+    def health_changed(self, changes: Sequence[HealthEvent]) -> None:
+        """Report the committed health changes of an attempt; a disabled webhook leaves the index."""
+        for change in changes:
+            self.telemetry.health_changed(change)
+            if change.change is HealthChange.DISABLED:
+                self.on_disabled(change.record.webhook_id)
 
     async def deliver_many(self, items: Sequence[WorkItem]) -> None:
         """Work ``(delivery id, webhook id)`` pairs concurrently, each webhook within its lane."""
@@ -190,8 +197,8 @@ class DeliveryEngine:
                 lane.release()
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
-            if record is not None and await self.ledger.record(record):
-                self.on_disabled(record.webhook_id)
+            if record is not None:
+                self.health_changed(await self.ledger.record(record))
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
@@ -218,19 +225,20 @@ class DeliveryEngine:
             return None
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
-        self.outcomes[outcome.kind.value] += 1
         if result is not None:
-            self.attempt_seconds += result.duration_ms / 1000.0
             self.pacing.note(row.id, result.duration_ms / 1000.0)
-        return AttemptRecord(
+        finished = self.clock()
+        record = AttemptRecord(
             claim=claim,
             webhook_id=row.id,
             started=started,
             result=result,
             outcome=outcome,
-            transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
+            transition=self.config.policy.next_state(claim.n, outcome, finished),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
+        self.telemetry.attempt(record, row, finished)
+        return record
 
     async def build_request(
         self, row: Any, payload: Mapping[str, Any], message_id: str, *, cache: bool = True

@@ -44,6 +44,9 @@ class Claim:
     event_name: str
     payload: dict[str, Any]
     webhook: Any  # a Core row of the webhooks table, or None when it was deleted
+    event_id: str
+    created_at: float
+    """When the delivery was created (its event committed): the start of its ingest-to-delivered time."""
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,15 @@ class Ledger:
         self._policy = policy
         self._clock = clock
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
-        self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
+        self._records: Coalescer[AttemptRecord, tuple[HealthEvent, ...]] = Coalescer(committer, self._record_batch)
         self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
         return await self._claims.submit(delivery_id)
 
-    async def record(self, record: AttemptRecord) -> bool:
-        """Store an attempt and its consequences; True when the webhook was disabled or deleted by it."""
+    async def record(self, record: AttemptRecord) -> tuple[HealthEvent, ...]:
+        """Store an attempt and its consequences; returns, once committed, the health changes it made."""
         return await self._records.submit(record)
 
     async def defer(self, delivery_id: str, until: float) -> None:
@@ -182,7 +185,7 @@ class Ledger:
                     lease_until=now + self._claim_lease,
                     updated_at=now,
                 )
-                .returning(d.id, d.attempts, d.event_id, d.webhook_id, d.message_id, d.event)
+                .returning(d.id, d.attempts, d.event_id, d.webhook_id, d.message_id, d.event, d.created_at)
             )
         ).all()
         if not rows:
@@ -204,6 +207,8 @@ class Ledger:
                 event_name=r.event,
                 payload=orjson.loads(payloads[r.event_id]) if r.event_id in payloads else {},
                 webhook=webhooks.get(r.webhook_id),
+                event_id=r.event_id,
+                created_at=r.created_at,
             )
             for r in rows
         }
@@ -212,7 +217,9 @@ class Ledger:
             results.append(claimed.pop(delivery_id, None))
         return results
 
-    async def _record_batch(self, conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[bool]:
+    async def _record_batch(
+        self, conn: AsyncConnection, records: Sequence[AttemptRecord]
+    ) -> list[tuple[HealthEvent, ...]]:
         now = self._clock()
         await conn.execute(
             table(Attempt).insert(),
@@ -259,10 +266,14 @@ class Ledger:
             ],
         )
         counted = [r for r in records if counts_for_health(r.outcome, sent=r.result is not None)]
-        changed, changes = await self._apply_health(conn, counted, now)
+        _, changes = await self._apply_health(conn, counted, now)
         if self._operational is not None:
             await self._operational.write(conn, records, changes, now)
-        return [r.webhook_id in changed for r in records]
+        # Handed back with each record after the commit, so a batch written again alone reports nothing twice.
+        made: dict[int, list[HealthEvent]] = {}
+        for change in changes:
+            made.setdefault(id(change.record), []).append(change)
+        return [tuple(made.get(id(r), ())) for r in records]
 
     async def _apply_health(
         self, conn: AsyncConnection, records: Sequence[AttemptRecord], now: float

@@ -144,6 +144,5 @@ class ListenRelay:
         engine = self._engine
         transition = engine.config.policy.next_state(claim.n, outcome, self._clock())
         record = AttemptRecord(claim, claim.webhook.id, started, result, outcome, transition, delete_on_gone=False)
-        if await engine.ledger.record(record):
-            engine.on_disabled(record.webhook_id)
+        engine.health_changed(await engine.ledger.record(record))
         return transition.status

@@ -130,14 +130,6 @@ class OperationalEvents:
         self, conn: AsyncConnection, records: Sequence[AttemptRecord], changes: Sequence[HealthEvent], now: float
     ) -> None:
         """Insert the events of this flush that someone listens to, each with its deliveries."""
-        for record in records:
-            if record.outcome.failure is FailureKind.TEMPLATE_ERROR:
-                log.warning(
-                    "template error on webhook %s, delivery %s failed: %s",
-                    record.webhook_id,
-                    record.claim.delivery_id,
-                    record.error,
-                )
         notices = notices_of(records, changes)
         if not notices:
             return

@@ -54,8 +54,13 @@ def worker_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.P
         try:
             yield worker
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            terminate(worker)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, as a supervisor stops a gateway; SIGKILL if it has not exited within ``timeout`` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -82,7 +82,9 @@ async def test_template_errors_turn_the_webhook_unhealthy_and_tell_the_subscribe
         "failed"
     }
     assert receiver.requests == []
-    assert f"template error on webhook {broken['id']}" in caplog.text
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.getMessage() == "delivery attempt"]
+    assert {vars(r)["gateway_fields"]["webhook"] for r in warned} == {broken["id"]}
+    assert {vars(r)["gateway_fields"]["reason"] for r in warned} == {"template_error"}
 
 
 async def test_a_delivery_that_exhausts_its_retries_is_reported(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import subprocess
 import time
@@ -19,13 +18,9 @@ from tests.conftest import Gateway, GatewayFactory, Receiver, eventually, free_p
 from tests.integration.conftest import fresh_pg_database
 from tests.integration.processes import BIN
 from tests.integration.services import BROKER_URLS, require, worker_process
+from tests.scrape import sample
 
 REDIS_READ_TIMEOUT = 5.0  # redis-py's default socket timeout, which an idle BRPOP used to run into
-
-
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else -1.0
 
 
 async def test_worker_serves_probes_and_metrics_and_stays_quiet_when_idle(
@@ -73,12 +68,15 @@ async def test_worker_serves_probes_and_metrics_and_stays_quiet_when_idle(
 
             async def scraped() -> str | None:
                 text = (await probes.get("/metrics")).text
-                held = _metric(text, 'blue_gateway_rows_held{table="deliveries"}')
-                return text if _metric(text, "blue_gateway_delivery_attempts_total") >= 5 and held == 5 else None
+                held = sample(text, "blue_gateway_rows_held", table="deliveries")
+                return text if sample(text, "blue_gateway_delivery_attempts_total") >= 5 and held == 5 else None
 
             text = await eventually(scraped)
-            assert _metric(text, 'blue_gateway_delivery_outcomes_total{outcome="delivered"}') >= 5
-            assert _metric(text, 'blue_gateway_rows_held{table="events"}') == 5
+            delivered = sample(
+                text, "blue_gateway_delivery_outcomes_total", connector="webhook", outcome="delivered"
+            )
+            assert delivered >= 5
+            assert sample(text, "blue_gateway_rows_held", table="events") == 5
 
             # Idle past redis-py's read timeout, twice: an idle worker used to log a traceback each time.
             await asyncio.sleep(max(0.0, started + 2.5 * REDIS_READ_TIMEOUT - time.monotonic()))

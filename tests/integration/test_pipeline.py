@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from gateway.core.ssrf import is_forbidden_address
 from gateway.db.models import Attempt, Delivery, Event, Webhook
 from tests.conftest import Gateway, Receiver, eventually
+from tests.scrape import sample
 
 TODO = {
     "id": "todo-1",
@@ -383,13 +384,18 @@ async def test_metrics_count_events_and_outcomes(gateway: Gateway, receiver: Rec
 
     async def scraped() -> str | None:
         text = (await gateway.client.get("/metrics")).text
-        return text if 'blue_gateway_delivery_outcomes_total{outcome="delivered"} 1' in text else None
+        delivered = sample(text, "blue_gateway_delivery_outcomes_total", connector="webhook", outcome="delivered")
+        return text if delivered == 1 else None
 
     text = await eventually(scraped)
-    assert 'blue_gateway_events_total{result="accepted"} 1' in text
-    assert 'blue_gateway_events_total{result="duplicate"} 1' in text
-    assert 'blue_gateway_delivery_outcomes_total{outcome="retry"} 1' in text
-    assert "blue_gateway_delivery_attempts_total 2" in text
+    assert sample(text, "blue_gateway_events_total", result="accepted") == 1
+    assert sample(text, "blue_gateway_events_total", result="duplicate") == 1
+    assert sample(text, "blue_gateway_delivery_outcomes_total", connector="webhook", outcome="retry") == 1
+    assert sample(text, "blue_gateway_delivery_failures_total", connector="webhook", reason="http_status") == 1
+    assert sample(text, "blue_gateway_delivery_attempts_total") == 2
+    assert sample(text, "blue_gateway_attempt_duration_seconds_count", connector="webhook") == 2
+    assert sample(text, "blue_gateway_delivery_latency_seconds_count", connector="webhook") == 1
+    assert sample(text, "blue_gateway_delivery_outcomes_total", connector="zapier", outcome="delivered") == 0
 
 
 async def test_webhook_made_in_one_process_matches_in_another(gateway_factory, receiver: Receiver) -> None:

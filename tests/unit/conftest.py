@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,3 +18,16 @@ async def committer(engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
     gc.start()
     yield gc
     await gc.stop()
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """The root logger's handlers and level as they were before the test (which may configure logging)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

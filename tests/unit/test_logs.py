@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from collections.abc import Iterator
+import warnings
 from datetime import datetime
 
 import orjson
@@ -12,17 +12,7 @@ import pytest
 
 from gateway.logs import configure_logging, log_event, uvicorn_log_config
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _json_lines(err: str) -> list[dict[str, object]]:
@@ -109,6 +99,20 @@ def test_taskiq_listener_cancelled_at_stop_is_not_logged(capsys: pytest.CaptureF
     assert [e["message"] for e in _json_lines(capsys.readouterr().err)] == [
         "Exception found while listening to the broker. x"
     ]
+
+
+def test_python_warnings_share_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    logging.captureWarnings(False)  # pytest swaps the warnings hook per test: start from the plain one
+    try:
+        with warnings.catch_warnings():
+            configure_logging("INFO", "json")
+            warnings.simplefilter("always")
+            warnings.warn("a deprecated setting", DeprecationWarning, stacklevel=1)
+    finally:
+        logging.captureWarnings(False)
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert (entry["level"], entry["logger"]) == ("WARNING", "py.warnings")
+    assert "a deprecated setting" in str(entry["message"])
 
 
 def test_unknown_format_is_refused() -> None:
