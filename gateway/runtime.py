@@ -25,8 +25,9 @@ from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
 from gateway.db.retention import HeldRows
-from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
+from gateway.delivery.broker import DELIVER_TASK, BrokerUrl, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
+from gateway.delivery.ratelimit import make_rate_limiter
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.ingest import Ingestor
@@ -83,6 +84,15 @@ class Runtime:
             renderer=self.renderer,
             on_webhook_disabled=self.index.remove,
             clock=self._now,
+            rate_limiter=make_rate_limiter(
+                BrokerUrl.parse(settings.broker_url).family,
+                settings.broker_url,
+                prefix=settings.broker_prefix,
+                committer=self.committer,
+                clock=self._now,
+            ),
+            # An ordered delivery ended: the scheduler hands out the next one of its sequence now.
+            on_sequence_moved=lambda: self.scheduler.wake(),
         )
         engine = self.engine
 
@@ -181,6 +191,7 @@ class Runtime:
             log.warning("shutdown cut off %d attempts; they are retried once their leases run out", cut)
         close_by = asyncio.get_running_loop().time() + CLOSE_SECONDS
         await self._within(close_by, "saving finished attempts", self.engine.ledger.drain())
+        await self._within(close_by, "closing the rate limiter", self.engine.controls.close())
         if isinstance(self.broker, InMemoryBroker):
             await self._within(close_by, "in-process broker tasks", self.broker.wait_all())
         await self._within(close_by, "stopping render processes", self.renderer.close())

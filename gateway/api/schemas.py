@@ -100,6 +100,20 @@ class WebhookOut(msgspec.Struct):
     signing: list[str]
     headers: Annotated[dict[str, str], msgspec.Meta(description="Custom header names; values masked as ***")]
     options: dict[str, Any]
+    timeout: Annotated[float | None, msgspec.Meta(description="Attempt timeout (s); null: the server's")]
+    retrySchedule: Annotated[
+        list[float] | None, msgspec.Meta(description="Delays (s) before each retry; null: the server's schedule")
+    ]
+    maxRate: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="Most requests per second; null: the connector's default (zapier: 30), else none"
+        ),
+    ]
+    ordering: Annotated[Literal["fifo"] | None, msgspec.Meta(description="fifo: one delivery at a time, in order")]
+    orderingKey: Annotated[
+        Literal["webhook", "record"], msgspec.Meta(description="What one ordered sequence spans")
+    ]
     metadata: WebhookMetadata
     createdById: str | None
     createdAt: Timestamp
@@ -127,6 +141,11 @@ class WebhookOut(msgspec.Struct):
             signing=list(row.signing),
             headers={name: "***" for name in row.header_names},
             options=row.options,
+            timeout=row.timeout,
+            retrySchedule=row.retry_schedule,
+            maxRate=row.max_rate,
+            ordering=cast(Literal["fifo"] | None, row.ordering),
+            orderingKey=cast(Literal["webhook", "record"], row.ordering_key or "webhook"),
             metadata=WebhookMetadata(**metadata),
             createdById=blue["createdById"],
             createdAt=blue["createdAt"],

@@ -21,9 +21,10 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
+from gateway.delivery.controls import DeliveryControls
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Ledger
-from gateway.delivery.ratelimit import UrlPacer
+from gateway.delivery.ratelimit import RateLimiter, SqlRateLimiter
 from gateway.delivery.sender import Sender, SendResult
 
 __all__ = ["ConnectorMissing", "DeliveryEngine", "EngineConfig", "WorkItem", "signature_headers"]
@@ -93,6 +94,8 @@ class DeliveryEngine:
         renderer: RenderPool,
         on_webhook_disabled: Callable[[str], None],
         clock: Callable[[], float] = time.time,
+        rate_limiter: RateLimiter | None = None,
+        on_sequence_moved: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self._connectors = connectors
@@ -112,7 +115,15 @@ class DeliveryEngine:
             policy=config.policy,
             clock=lambda: self.clock(),
         )
-        self._pacer = UrlPacer()
+        self.controls = DeliveryControls(
+            committer,
+            rate_limiter or SqlRateLimiter(committer, lambda: self.clock()),
+            policy=config.policy,
+            attempt_timeout=config.attempt_timeout,
+            lease_seconds=config.lease_seconds,
+            clock=lambda: self.clock(),
+            on_sequence_moved=on_sequence_moved,
+        )
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
@@ -156,7 +167,7 @@ class DeliveryEngine:
     async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
         if self.closing:
             return
-        cap = self.config.webhook_concurrency
+        cap = self.controls.lane_cap(webhook_id, self.config.webhook_concurrency)
         lane = self._lanes.setdefault(webhook_id, Lane())
         until = self.pacing.defer_until(webhook_id, lane, cap, self.clock())
         if until is not None:
@@ -185,8 +196,10 @@ class DeliveryEngine:
                 lane.release()
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
-            if record is not None and await self.ledger.record(record):
-                self._on_disabled(record.webhook_id)
+            if record is not None:
+                if await self.ledger.record(record):
+                    self._on_disabled(record.webhook_id)
+                self.controls.recorded(record.webhook_id, record.transition.status)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
@@ -195,11 +208,14 @@ class DeliveryEngine:
         """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
+            await self.controls.not_claimed(delivery_id)
             return None
         row = claim.webhook
         if row is None or not row.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
             return None
+        if not await self.controls.may_send(claim, row, self._connectors.get(row.connector)):
+            return None  # over its rate: handed back, due when its slot comes
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         self.outcomes[outcome.kind.value] += 1
@@ -212,7 +228,7 @@ class DeliveryEngine:
             started=started,
             result=result,
             outcome=outcome,
-            transition=self.config.policy.next_state(claim.n, outcome, self.clock()),
+            transition=self.controls.policy(row).next_state(claim.n, outcome, self.clock()),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
 
@@ -268,8 +284,7 @@ class DeliveryEngine:
             return None, Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
         connector = self._connectors.get(row.connector)
         assert connector is not None
-        await self._pacer.wait(row.url, connector.max_requests_per_second)
-        result = await self._sender.send(row.url, body, headers)
+        result = await self._sender.send(row.url, body, headers, time_limit=self.controls.timeout(row))
         self.attempts_made += 1
         if result.failure is not None or result.status is None:
             return result, (result.failure or Failure(FailureKind.CONNECTION, "no answer")).outcome()
