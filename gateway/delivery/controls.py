@@ -118,6 +118,12 @@ class DeliveryControls:
         self.handed_back += 1
         return False
 
+    async def space(self, row: Any) -> None:
+        """Right before a request to a rate-limited webhook: keep it an interval after this process's last one."""
+        rate = self._rates.get(row.id)
+        if rate is not None:
+            await self._gate.space(row.id, rate)
+
     def recorded(self, webhook_id: str, status: DeliveryStatus) -> None:
         """An attempt's record is saved: when it ended a delivery of an ordered webhook, the next may go."""
         if status in ENDED and webhook_id in self._ordered:

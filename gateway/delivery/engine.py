@@ -284,6 +284,7 @@ class DeliveryEngine:
             return None, Failure(FailureKind.CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}").outcome()
         connector = self._connectors.get(row.connector)
         assert connector is not None
+        await self.controls.space(row)
         result = await self._sender.send(row.url, body, headers, time_limit=self.controls.timeout(row))
         self.attempts_made += 1
         if result.failure is not None or result.status is None:

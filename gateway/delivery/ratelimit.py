@@ -1,28 +1,31 @@
 """A webhook's maximum rate, kept across every process by one shared limiter.
 
 The limiter is a GCRA (generic cell rate algorithm) with reservations: its state is one number per key,
-the *theoretical arrival time* (``tat``) of the next request allowed. A caller books the slot at
-``max(tat, now)`` and moves ``tat`` on by ``1 / rate``, in one atomic step, then sleeps until its slot.
-Slots are only booked up to ``horizon`` seconds ahead; a caller further back is told when to ask again,
-so few slots are ever booked and a process that dies wastes at most those.
+the *theoretical arrival time* (``tat``) of the next request allowed. Booking takes the slots at
+``max(tat, now)``, ``1 / rate`` apart, and moves ``tat`` past them in one atomic step; each caller then
+sleeps until its slot. Only slots that start within ``horizon`` seconds are booked; a caller further
+back is told when to ask again, so a process that dies wastes at most a horizon's worth of slots.
 
 The state lives where every process sees it: in Redis when Redis is the broker (one Lua script), else
-in the database (one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` through the group committer).
+in the database (a row read with ``FOR UPDATE`` and moved, in one group-committed transaction).
 Times are Unix seconds from the processes' own clocks, which must agree (as retries already need).
 
-Within one process, callers for the same key queue behind one another (:class:`RateGate`), so one
-process asks the shared store at most once per slot, however many deliveries wait.
+Within one process, the callers for one key queue in a :class:`RateGate`, which books slots for all of
+them at once: a process asks the shared store about once per horizon, however many deliveries wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,23 +35,32 @@ from gateway.db.models import RateLimit, table
 
 __all__ = ["Booking", "RateGate", "RateLimiter", "RedisRateLimiter", "SqlRateLimiter", "make_rate_limiter"]
 
+log = logging.getLogger("gateway.delivery")
+
 HORIZON = 0.5
 """Seconds ahead a slot may be booked."""
 
 
 @dataclass(frozen=True)
 class Booking:
-    """The answer of the shared limiter: a slot at ``at`` (Unix seconds), or none yet (ask again at ``at``)."""
+    """The shared limiter's answer: the slots booked (Unix seconds, in order), or none and when to ask again."""
 
-    granted: bool
-    at: float
+    slots: tuple[float, ...]
+    retry_at: float = 0.0
+
+
+def _slots(start: float, interval: float, now: float, horizon: float, wanted: int) -> tuple[float, ...]:
+    """Up to ``wanted`` slots from ``start`` on, ``interval`` apart, that begin within ``horizon`` of ``now``."""
+    within = math.floor((now + horizon - start) / interval + 1e-9) + 1
+    return tuple(start + i * interval for i in range(max(0, min(wanted, within))))
 
 
 class RateLimiter(Protocol):
-    """The shared state: book the next slot of ``key`` if it starts within ``horizon`` seconds."""
+    """The shared state: book the next slots of ``key`` that start within ``horizon`` seconds."""
 
-    async def book(self, key: str, interval: float, horizon: float) -> Booking:
-        """Book a slot ``interval`` seconds after the previous one, or say when one comes within reach."""
+    async def book(self, key: str, interval: float, horizon: float, wanted: int, lead: float) -> Booking:
+        """Book up to ``wanted`` slots ``interval`` apart after the last one booked and at least ``lead``
+        seconds from now (the answer takes that long to arrive), or say when to ask again."""
         ...
 
     async def close(self) -> None:
@@ -63,30 +75,27 @@ class SqlRateLimiter:
         self._committer = committer
         self._clock = clock
 
-    async def book(self, key: str, interval: float, horizon: float) -> Booking:
-        """One atomic upsert: the row is locked from the update to the commit, so processes take turns."""
-        booking: Booking = await self._committer.submit(lambda conn: self._book(conn, key, interval, horizon))
+    async def book(self, key: str, interval: float, horizon: float, wanted: int, lead: float) -> Booking:
+        """Read and move ``tat`` in one transaction, the row locked (PostgreSQL) or the one writer (SQLite)."""
+        booking: Booking = await self._committer.submit(
+            lambda conn: self._book(conn, key, interval, horizon, wanted, lead)
+        )
         return booking
 
-    async def _book(self, conn: AsyncConnection, key: str, interval: float, horizon: float) -> Booking:
+    async def _book(
+        self, conn: AsyncConnection, key: str, interval: float, horizon: float, wanted: int, lead: float
+    ) -> Booking:
         now = self._clock()
         r = table(RateLimit).c
-        postgres = conn.dialect.name == "postgresql"
-        insert = pg_insert if postgres else sqlite_insert
-        start = (func.greatest if postgres else func.max)(r.tat, now)
-        statement = (
-            insert(table(RateLimit))
-            .values(key=key, tat=now + interval)
-            .on_conflict_do_update(
-                index_elements=[r.key], set_={"tat": start + interval}, where=start <= now + horizon
-            )
-            .returning(r.tat)
-        )
-        booked = (await conn.execute(statement)).scalar()
-        if booked is not None:
-            return Booking(True, float(booked) - interval)
-        tat = float((await conn.execute(select(r.tat).where(r.key == key))).scalar_one())
-        return Booking(False, tat - horizon)
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        await conn.execute(insert(table(RateLimit)).values(key=key, tat=now).on_conflict_do_nothing())
+        tat = (await conn.execute(select(r.tat).where(r.key == key).with_for_update())).scalar_one()
+        start = max(float(tat), now + lead)
+        slots = _slots(start, interval, now, horizon, wanted)
+        if not slots:
+            return Booking((), start - horizon)
+        await conn.execute(update(table(RateLimit)).where(r.key == key).values(tat=slots[-1] + interval))
+        return Booking(slots)
 
     async def close(self) -> None:
         """Nothing to release: the database engine is the runtime's."""
@@ -96,18 +105,20 @@ _REDIS_BOOK = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local horizon = tonumber(ARGV[3])
-local start = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-if start > now + horizon then
+local wanted = tonumber(ARGV[4])
+local start = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[5]))
+local count = math.min(wanted, math.floor((now + horizon - start) / interval + 1e-9) + 1)
+if count < 1 then
   return {0, tostring(start - horizon)}
 end
-local tat = start + interval
+local tat = start + count * interval
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 60000)
-return {1, tostring(start)}
+return {count, tostring(start)}
 """
 
 
 class RedisRateLimiter:
-    """The limiter's state in Redis: one key per webhook, updated by a Lua script (atomic on the server)."""
+    """The limiter's state in Redis: one key per webhook, moved by a Lua script (atomic on the server)."""
 
     def __init__(self, url: str, prefix: str, clock: Callable[[], float] = time.time) -> None:
         from redis.asyncio import Redis
@@ -117,12 +128,14 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
 
-    async def book(self, key: str, interval: float, horizon: float) -> Booking:
+    async def book(self, key: str, interval: float, horizon: float, wanted: int, lead: float) -> Booking:
         """Run the script; the key expires a minute after its last slot."""
-        granted, at = await self._script(
-            keys=[f"{self._prefix}:rate:{key}"], args=[repr(self._clock()), repr(interval), repr(horizon)]
-        )
-        return Booking(bool(granted), float(at))
+        args = [repr(self._clock()), repr(interval), repr(horizon), wanted, repr(lead)]
+        count, at = await self._script(keys=[f"{self._prefix}:rate:{key}"], args=args)
+        if not count:
+            return Booking((), float(at))
+        start = float(at)
+        return Booking(tuple(start + i * interval for i in range(int(count))))
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -138,8 +151,26 @@ def make_rate_limiter(
     return SqlRateLimiter(committer, clock)
 
 
+@dataclass
+class _Waiter:
+    deadline: float
+    future: asyncio.Future[tuple[bool, float]]
+    """Resolved with (True, its slot) or (False, when to hand the delivery back for)."""
+
+
+@dataclass
+class _Door:
+    interval: float
+    waiters: collections.deque[_Waiter] = field(default_factory=collections.deque)
+    task: asyncio.Task[None] | None = None
+
+
 class RateGate:
-    """One process's door to the shared limiter: callers for one key queue here, first come first served."""
+    """One process's door to the shared limiter for each key.
+
+    Callers queue first come, first served; one task per key books slots for everyone queued at once,
+    so a process asks the shared store about once per ``horizon``, not once per request.
+    """
 
     def __init__(
         self, limiter: RateLimiter, *, horizon: float = HORIZON, clock: Callable[[], float] = time.time
@@ -147,35 +178,87 @@ class RateGate:
         self._limiter = limiter
         self._horizon = horizon
         self._clock = clock
-        self._queues: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._doors: dict[str, _Door] = {}
+        self._round_trip = 0.0
+        self._sent: dict[str, float] = {}
 
     async def wait(self, key: str, rate: float, deadline: float) -> float | None:
         """Sleep until this caller's slot and return None; or, rather than wait past ``deadline`` (Unix
         seconds), return the time a slot could come, for the caller to hand its delivery back until then."""
-        interval = 1.0 / rate
-        queue, users = self._queues.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with asyncio.timeout(max(0.0, deadline - self._clock())), queue:
-                booking = await self._book(key, interval, deadline)
-        except TimeoutError:
-            return deadline + interval
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._queues[key]
-        if not booking.granted:
-            return booking.at
-        delay = booking.at - self._clock()
+        door = self._doors.get(key)
+        if door is None or door.interval != 1.0 / rate:
+            door = self._doors[key] = _Door(1.0 / rate) if door is None else _Door(1.0 / rate, door.waiters)
+        waiter = _Waiter(deadline, asyncio.get_running_loop().create_future())
+        door.waiters.append(waiter)
+        if door.task is None:
+            door.task = asyncio.create_task(self._serve(key, door), name=f"rate-gate-{key}")
+        granted, slot = await waiter.future
+        if not granted:
+            return slot
+        delay = slot - self._clock()
         if delay > 0:
-            await asyncio.sleep(delay)  # the queue is free: the next caller books while this one waits
+            await asyncio.sleep(delay)
         return None
 
-    async def _book(self, key: str, interval: float, deadline: float) -> Booking:
-        while True:
-            booking = await self._limiter.book(key, interval, self._horizon)
-            if booking.granted:
-                return booking
-            if booking.at > deadline:
-                return Booking(False, booking.at + self._horizon)
-            await asyncio.sleep(max(0.0, booking.at - self._clock()))
+    async def space(self, key: str, rate: float) -> None:
+        """Just before a request goes: at least ``1 / rate`` after this process's previous one for ``key``.
+
+        Slots are booked ahead, and rendering or a busy event loop can delay a request past its slot
+        until it goes together with the next one; this keeps them one interval apart instead.
+        """
+        interval = 1.0 / rate
+        while (at := self._sent.get(key, 0.0) + interval) > (now := self._clock()):
+            await asyncio.sleep(at - now)
+        if len(self._sent) > 10_000:
+            self._sent.clear()
+        self._sent[key] = now
+
+    async def _serve(self, key: str, door: _Door) -> None:
+        try:
+            while door.waiters:
+                now = self._clock()
+                while door.waiters and (door.waiters[0].future.done() or door.waiters[0].deadline <= now):
+                    gone = door.waiters.popleft()
+                    if not gone.future.done():
+                        gone.future.set_result((False, now + door.interval))  # out of time: handed back
+                if not door.waiters:
+                    break
+                # Slots start no sooner than the answer arrives: a slot already past when it is handed out
+                # would be sent at once with the next ones, a burst.
+                lead = min(self._round_trip * 1.5, self._horizon / 2)
+                asked = self._clock()
+                booking = await self._limiter.book(key, door.interval, self._horizon, len(door.waiters), lead)
+                self._round_trip = self._round_trip * 0.7 + (self._clock() - asked) * 0.3
+                for slot in booking.slots:
+                    while door.waiters:
+                        waiter = door.waiters.popleft()
+                        if not waiter.future.done():
+                            waiter.future.set_result((True, slot))
+                            break
+                if not booking.slots:
+                    self._hand_back_late(door, booking.retry_at + self._horizon)
+                    await asyncio.sleep(max(0.0, booking.retry_at - self._clock()))
+        except Exception as exc:  # the store is unreachable: every waiter is handed back, to try again later
+            retry_at = self._clock() + max(door.interval, 1.0)
+            for waiter in door.waiters:
+                if not waiter.future.done():
+                    waiter.future.set_result((False, retry_at))
+            door.waiters.clear()
+            log.warning("rate limiter for %s unavailable: %s", key, type(exc).__name__)
+        finally:
+            door.task = None
+            if self._doors.get(key) is door and not door.waiters:
+                del self._doors[key]
+
+    @staticmethod
+    def _hand_back_late(door: _Door, first_slot: float) -> None:
+        """Waiters whose deadline comes before the first slot any of them could get are handed back now."""
+        kept: collections.deque[_Waiter] = collections.deque()
+        for waiter in door.waiters:
+            if waiter.future.done():
+                continue
+            if waiter.deadline < first_slot:
+                waiter.future.set_result((False, first_slot))
+            else:
+                kept.append(waiter)
+        door.waiters = kept

@@ -1,0 +1,207 @@
+"""A webhook's own delivery controls over HTTP: timeout, retry schedule, maximum rate (issue 10)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select
+
+from gateway.db.models import Webhook
+from tests.conftest import Gateway, Receiver, eventually, listen
+
+
+async def _webhook_count(gw: Gateway) -> int:
+    async with gw.db.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(Webhook)) or 0)
+
+
+async def _deliveries(gw: Gateway, auth: dict[str, str], webhook_id: str) -> list[dict[str, Any]]:
+    resp = await gw.client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]  # type: ignore[no-any-return]
+
+
+async def _delivery(gw: Gateway, auth: dict[str, str], delivery_id: str) -> dict[str, Any]:
+    resp = await gw.client.get(f"/v1/deliveries/{delivery_id}", headers=auth)
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+async def test_controls_are_stored_shown_and_reset(gateway: Gateway, receiver: Receiver) -> None:
+    auth = await gateway.token()
+    hook = await gateway.webhook(
+        auth,
+        url=receiver.url,
+        timeout=2.5,
+        retrySchedule=[1, 60, 600],
+        maxRate=5,
+        ordering="fifo",
+        orderingKey="record",
+    )
+    expected = {"timeout": 2.5, "retrySchedule": [1.0, 60.0, 600.0], "maxRate": 5.0, "ordering": "fifo"}
+    read = (await gateway.client.get(f"/v1/webhooks/{hook['id']}", headers=auth)).json()
+    for answer in (hook, read):
+        assert {k: answer[k] for k in expected} == expected
+        assert answer["orderingKey"] == "record"
+
+    resp = await gateway.client.patch(
+        f"/v1/webhooks/{hook['id']}",
+        json={"timeout": None, "retrySchedule": None, "maxRate": None, "ordering": None, "orderingKey": "webhook"},
+        headers=auth,
+    )
+    assert resp.status_code == 200, resp.text
+    reset = resp.json()
+    assert [reset[k] for k in expected] == [None, None, None, None]
+    assert reset["orderingKey"] == "webhook"
+    plain = await gateway.webhook(auth, url=receiver.url)
+    assert [plain[k] for k in (*expected, "orderingKey")] == [None, None, None, None, "webhook"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timeout": 61}, "timeout"),
+        ({"timeout": 0}, "timeout"),
+        ({"retrySchedule": [1] * 26}, "retrySchedule"),
+        ({"retrySchedule": [5, 86401]}, "retrySchedule[1]"),
+        ({"retrySchedule": [-1]}, "retrySchedule"),
+        ({"maxRate": 101}, "maxRate"),
+        ({"maxRate": 0}, "maxRate"),
+        ({"ordering": "lifo"}, "ordering"),
+        ({"orderingKey": "project"}, "orderingKey"),
+    ],
+)
+async def test_controls_outside_the_bounds_are_refused(
+    gateway: Gateway, receiver: Receiver, body: dict[str, Any], field: str
+) -> None:
+    auth = await gateway.token()
+    resp = await gateway.client.post("/v1/webhooks", json={"url": receiver.url, **body}, headers=auth)
+    assert resp.status_code in (400, 422), resp.text
+    assert field in resp.text
+    assert await _webhook_count(gateway) == 0
+
+    hook = await gateway.webhook(auth, url=receiver.url, timeout=3)
+    resp = await gateway.client.patch(f"/v1/webhooks/{hook['id']}", json=body, headers=auth)
+    assert resp.status_code in (400, 422), resp.text
+    assert field in resp.text
+    kept = (await gateway.client.get(f"/v1/webhooks/{hook['id']}", headers=auth)).json()
+    assert kept == hook | {"secret": None}
+
+
+async def test_bounds_follow_the_server_settings(gateway_factory: Any, receiver: Receiver) -> None:
+    gw = await gateway_factory(max_webhook_timeout=5.0, max_retries=2, max_webhook_rate=3)
+    auth = await gw.token()
+    for body, field in (({"timeout": 6}, "timeout"), ({"retrySchedule": [1, 1, 1]}, "retrySchedule")):
+        resp = await gw.client.post("/v1/webhooks", json={"url": receiver.url, **body}, headers=auth)
+        assert resp.status_code == 422 and field in resp.text, resp.text
+    resp = await gw.client.post("/v1/webhooks", json={"url": receiver.url, "maxRate": 4}, headers=auth)
+    assert resp.status_code == 422 and "at most 3 requests per second" in resp.text
+    await gw.webhook(auth, url=receiver.url, timeout=5, retrySchedule=[1, 1], maxRate=3)
+
+
+async def test_openapi_documents_the_controls(gateway: Gateway) -> None:
+    schemas = (await gateway.client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    for name in ("WebhookCreate", "WebhookOut"):
+        props = schemas[name]["properties"]
+        assert {"timeout", "retrySchedule", "maxRate", "ordering", "orderingKey"} <= set(props), name
+    assert "BLUE_GATEWAY_MAX_WEBHOOK_RATE" in str(schemas["WebhookCreate"]["properties"]["maxRate"])
+
+
+@pytest.fixture
+async def slow_receiver() -> AsyncIterator[tuple[str, list[float]]]:
+    """Answers 200 after 3 seconds; records when each request came."""
+    arrivals: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        arrivals.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(3)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner, port = await listen(app, shutdown_timeout=0.1)
+    yield f"http://127.0.0.1:{port}", arrivals
+    await runner.cleanup()
+
+
+async def test_a_webhook_timeout_cuts_the_attempt_short(
+    gateway: Gateway, slow_receiver: tuple[str, list[float]]
+) -> None:
+    url, arrivals = slow_receiver
+    auth = await gateway.token()  # the server's attempt timeout is 5 s here
+    hook = await gateway.webhook(auth, url=url, timeout=0.5, retrySchedule=[])
+    await gateway.event(auth, event="TODO_CREATED", currentValue={"id": "t1"})
+
+    async def failed() -> list[dict[str, Any]]:
+        rows = await _deliveries(gateway, auth, hook["id"])
+        return rows if rows and rows[0]["status"] == "failed" else []
+
+    row = (await eventually(failed))[0]
+    attempts = (await _delivery(gateway, auth, row["id"]))["attempts"]
+    assert len(attempts) == 1 and len(arrivals) == 1
+    assert attempts[0]["error"] == "timeout"
+    assert 400 <= attempts[0]["durationMs"] < 2500
+
+
+@pytest.mark.parametrize("schedule", [[], [0.1, 0.1]])
+async def test_a_webhook_retry_schedule_sets_its_attempts(
+    gateway: Gateway, receiver: Receiver, schedule: list[float]
+) -> None:
+    receiver.default = (500, {}, "down")
+    auth = await gateway.token()  # the server's schedule here allows 5 attempts
+    hook = await gateway.webhook(auth, url=receiver.url, retrySchedule=schedule)
+    await gateway.event(auth, event="TODO_CREATED", currentValue={"id": "t1"})
+
+    async def failed() -> list[dict[str, Any]]:
+        rows = await _deliveries(gateway, auth, hook["id"])
+        return rows if rows and rows[0]["status"] == "failed" else []
+
+    row = (await eventually(failed))[0]
+    attempts = (await _delivery(gateway, auth, row["id"]))["attempts"]
+    assert len(attempts) == len(receiver.requests) == len(schedule) + 1
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert all(gap >= 0.08 for gap in gaps), gaps  # 0.1 s ± 20 % jitter
+
+
+def _span_rate(times: list[float]) -> float:
+    times = sorted(times)
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+async def test_max_rate_spaces_the_requests(gateway_factory: Any, receiver: Receiver) -> None:
+    gateway = await gateway_factory(lease_seconds=30.0)  # the usual lease: waits for a slot fit in the claim
+    auth = await gateway.token()
+    await gateway.webhook(auth, url=f"{receiver.url}/slow-lane", maxRate=10)
+    fast = await gateway.webhook(auth, url=f"{receiver.url}/fast-lane", events=["TODO_CREATED"])
+    resp = await gateway.client.post(
+        "/v1/events/batch",
+        json={"events": [{"event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}} for i in range(31)]},
+        headers=auth,
+    )
+    assert resp.status_code == 202, resp.text
+    await eventually(lambda: len([r for r in receiver.requests if r.path == "/slow-lane"]) == 31)
+    limited = [r.at for r in receiver.requests if r.path == "/slow-lane"]
+    assert 9.0 <= _span_rate(limited) <= 11.0
+    # The other webhook was not held back: all of its deliveries were in before the limited one's tenth.
+    unlimited = [r.at for r in receiver.requests if r.path == "/fast-lane"]
+    assert len(unlimited) == 31 and fast["maxRate"] is None
+    assert max(unlimited) < sorted(limited)[10]
+
+
+async def test_zapier_webhooks_get_zapiers_per_hook_rate(gateway_factory: Any, receiver: Receiver) -> None:
+    gateway = await gateway_factory(lease_seconds=30.0)
+    auth = await gateway.token()
+    hook = await gateway.webhook(auth, url=f"{receiver.url}/hooks/catch/1/abc/", connector="zapier")
+    assert hook["maxRate"] is None  # the connector's default applies
+    resp = await gateway.client.post(
+        "/v1/events/batch",
+        json={"events": [{"event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}} for i in range(46)]},
+        headers=auth,
+    )
+    assert resp.status_code == 202, resp.text
+    await eventually(lambda: len(receiver.requests) == 46)
+    assert 27.0 <= _span_rate([r.at for r in receiver.requests]) <= 33.0
