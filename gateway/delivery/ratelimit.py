@@ -130,7 +130,7 @@ class RedisRateLimiter:
 
     async def book(self, key: str, interval: float, horizon: float, wanted: int, lead: float) -> Booking:
         """Run the script; the key expires a minute after its last slot."""
-        args = [repr(self._clock()), repr(interval), repr(horizon), wanted, repr(lead)]
+        args: list[str | int] = [repr(self._clock()), repr(interval), repr(horizon), wanted, repr(lead)]
         count, at = await self._script(keys=[f"{self._prefix}:rate:{key}"], args=args)
         if not count:
             return Booking((), float(at))
