@@ -106,9 +106,7 @@ class WebhookOut(msgspec.Struct):
     ]
     maxRate: Annotated[
         float | None,
-        msgspec.Meta(
-            description="Most requests per second; null: the connector's default (zapier: 30), else none"
-        ),
+        msgspec.Meta(description="Most requests per second; null: the connector's default (zapier, make: 30)"),
     ]
     ordering: Annotated[Literal["fifo"] | None, msgspec.Meta(description="fifo: one delivery at a time, in order")]
     orderingKey: Annotated[

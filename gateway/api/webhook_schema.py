@@ -97,7 +97,7 @@ MaxRate = Annotated[
     msgspec.Meta(
         gt=0,
         description="Most requests per second to this webhook, kept across every worker process (at most "
-        "BLUE_GATEWAY_MAX_WEBHOOK_RATE); null: the connector's default (zapier: 30), else none",
+        "BLUE_GATEWAY_MAX_WEBHOOK_RATE); null: the connector's default (zapier, make: 30), else none",
     ),
 ]
 OrderingMode = Annotated[
