@@ -25,10 +25,17 @@ async def _deliveries(gw: Gateway, auth: dict[str, str], webhook_id: str) -> lis
     return resp.json()["data"]  # type: ignore[no-any-return]
 
 
-async def _delivery(gw: Gateway, auth: dict[str, str], delivery_id: str) -> dict[str, Any]:
-    resp = await gw.client.get(f"/v1/deliveries/{delivery_id}", headers=auth)
+async def _attempts_once_failed(gw: Gateway, auth: dict[str, str], webhook_id: str) -> list[dict[str, Any]]:
+    """The attempts of the webhook's one delivery, once that delivery has finally failed."""
+
+    async def failed() -> list[dict[str, Any]]:
+        rows = await _deliveries(gw, auth, webhook_id)
+        return rows if rows and rows[0]["status"] == "failed" else []
+
+    row = (await eventually(failed))[0]
+    resp = await gw.client.get(f"/v1/deliveries/{row['id']}", headers=auth)
     assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()["attempts"]  # type: ignore[no-any-return]
 
 
 async def test_controls_are_stored_shown_and_reset(gateway: Gateway, receiver: Receiver) -> None:
@@ -135,13 +142,7 @@ async def test_a_webhook_timeout_cuts_the_attempt_short(
     auth = await gateway.token()  # the server's attempt timeout is 5 s here
     hook = await gateway.webhook(auth, url=url, timeout=0.5, retrySchedule=[])
     await gateway.event(auth, event="TODO_CREATED", currentValue={"id": "t1"})
-
-    async def failed() -> list[dict[str, Any]]:
-        rows = await _deliveries(gateway, auth, hook["id"])
-        return rows if rows and rows[0]["status"] == "failed" else []
-
-    row = (await eventually(failed))[0]
-    attempts = (await _delivery(gateway, auth, row["id"]))["attempts"]
+    attempts = await _attempts_once_failed(gateway, auth, hook["id"])
     assert len(attempts) == 1 and len(arrivals) == 1
     assert attempts[0]["error"] == "timeout"
     assert 400 <= attempts[0]["durationMs"] < 2500
@@ -155,13 +156,7 @@ async def test_a_webhook_retry_schedule_sets_its_attempts(
     auth = await gateway.token()  # the server's schedule here allows 5 attempts
     hook = await gateway.webhook(auth, url=receiver.url, retrySchedule=schedule)
     await gateway.event(auth, event="TODO_CREATED", currentValue={"id": "t1"})
-
-    async def failed() -> list[dict[str, Any]]:
-        rows = await _deliveries(gateway, auth, hook["id"])
-        return rows if rows and rows[0]["status"] == "failed" else []
-
-    row = (await eventually(failed))[0]
-    attempts = (await _delivery(gateway, auth, row["id"]))["attempts"]
+    attempts = await _attempts_once_failed(gateway, auth, hook["id"])
     assert len(attempts) == len(receiver.requests) == len(schedule) + 1
     gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
     assert all(gap >= 0.08 for gap in gaps), gaps  # 0.1 s ± 20 % jitter

@@ -5,8 +5,11 @@ The rate limit and the order must hold across processes: neither can rely on one
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +18,9 @@ from subprocess import Popen
 import httpx
 import pytest
 
+from gateway.db.engine import make_engine
+from gateway.db.groupcommit import GroupCommitter
+from gateway.delivery.ratelimit import RateLimiter, RedisRateLimiter, SqlRateLimiter
 from tests.conftest import GatewayFactory, Receiver, eventually, free_port
 from tests.integration.services import BROKER_URLS, require, worker_process
 from tests.integration.test_ordering import FlakyReceiver, _flaky, assert_in_order, post_in_order
@@ -120,3 +126,41 @@ async def test_order_holds_across_two_workers_when_one_is_killed(
     assert survivor.poll() is None, log.read_text()
     # A request the killed worker had sent may be sent again (at least once); the order still holds.
     assert_in_order(flaky.seen, keys, 25, exactly_once=False)
+
+
+async def _book_from_two(limiters: list[RateLimiter]) -> list[float]:
+    """Many concurrent bookings through two limiters (as two processes would make): every slot booked."""
+    answers = await asyncio.gather(
+        *(limiters[i % 2].book("wh_shared", 0.01, 30.0, wanted=1 + i % 3, lead=0.0) for i in range(60))
+    )
+    return sorted(slot for booking in answers for slot in booking.slots)
+
+
+def _assert_disjoint(slots: list[float]) -> None:
+    assert len(slots) == sum(1 + i % 3 for i in range(60))
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert min(gaps) == pytest.approx(0.01, abs=1e-6), min(gaps)  # no slot given out twice
+
+
+async def test_two_database_limiters_never_book_the_same_slot(pg_url: str) -> None:
+    engines = [make_engine(pg_url) for _ in range(2)]
+    committers = [GroupCommitter(engine) for engine in engines]
+    for committer in committers:
+        committer.start()
+    try:
+        _assert_disjoint(await _book_from_two([SqlRateLimiter(c) for c in committers]))
+    finally:
+        for committer, engine in zip(committers, engines, strict=True):
+            await committer.stop()
+            await engine.dispose()
+
+
+async def test_two_redis_limiters_never_book_the_same_slot() -> None:
+    require("redis")
+    prefix = f"bgtest_{secrets.token_hex(4)}"
+    limiters = [RedisRateLimiter(BROKER_URLS["redis"], prefix) for _ in range(2)]
+    try:
+        _assert_disjoint(await _book_from_two(list(limiters)))
+    finally:
+        for limiter in limiters:
+            await limiter.close()
