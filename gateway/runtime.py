@@ -89,6 +89,7 @@ class Runtime:
                 settings.broker_url,
                 prefix=settings.broker_prefix,
                 committer=self.committer,
+                engine=self.db,
                 clock=self._now,
             ),
             # An ordered delivery ended: the scheduler hands out the next one of its sequence now.

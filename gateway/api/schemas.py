@@ -100,6 +100,11 @@ class WebhookOut(msgspec.Struct):
     signing: list[str]
     headers: Annotated[dict[str, str], msgspec.Meta(description="Custom header names; values masked as ***")]
     options: dict[str, Any]
+    metadata: WebhookMetadata
+    createdById: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    secret: Annotated[str | None, msgspec.Meta(description="Only in the answers to create and rotate-secret")]
     timeout: Annotated[float | None, msgspec.Meta(description="Attempt timeout (s); null: the server's")]
     retrySchedule: Annotated[
         list[float] | None, msgspec.Meta(description="Delays (s) before each retry; null: the server's schedule")
@@ -112,11 +117,6 @@ class WebhookOut(msgspec.Struct):
     orderingKey: Annotated[
         Literal["webhook", "record"], msgspec.Meta(description="What one ordered sequence spans")
     ]
-    metadata: WebhookMetadata
-    createdById: str | None
-    createdAt: Timestamp
-    updatedAt: Timestamp
-    secret: Annotated[str | None, msgspec.Meta(description="Only in the answers to create and rotate-secret")]
 
     @classmethod
     def from_record(cls, row: WebhookRecord, *, secret: str | None = None) -> WebhookOut:
@@ -139,16 +139,16 @@ class WebhookOut(msgspec.Struct):
             signing=list(row.signing),
             headers={name: "***" for name in row.header_names},
             options=row.options,
-            timeout=row.timeout,
-            retrySchedule=row.retry_schedule,
-            maxRate=row.max_rate,
-            ordering=cast(Literal["fifo"] | None, row.ordering),
-            orderingKey=cast(Literal["webhook", "record"], row.ordering_key or "webhook"),
             metadata=WebhookMetadata(**metadata),
             createdById=blue["createdById"],
             createdAt=blue["createdAt"],
             updatedAt=blue["updatedAt"],
             secret=blue["secret"],
+            timeout=row.timeout,
+            retrySchedule=row.retry_schedule,
+            maxRate=row.max_rate,
+            ordering=cast(Literal["fifo"] | None, row.ordering),
+            orderingKey=cast(Literal["webhook", "record"], row.ordering_key or "webhook"),
         )
 
 

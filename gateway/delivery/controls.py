@@ -134,6 +134,7 @@ class DeliveryControls:
         await self._released.drain()
         await self._handed_back.drain()
         await self._extended.drain()
+        await self._gate.close()
         await self.limiter.close()
 
     def _note(self, row: Any, connector: Connector | None) -> None:

@@ -28,9 +28,10 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db.groupcommit import GroupCommitter
+from gateway.db.groupcommit import DatabaseUnavailable, GroupCommitter
 from gateway.db.models import RateLimit, table
 
 __all__ = ["Booking", "RateGate", "RateLimiter", "RedisRateLimiter", "SqlRateLimiter", "make_rate_limiter"]
@@ -69,14 +70,32 @@ class RateLimiter(Protocol):
 
 
 class SqlRateLimiter:
-    """The limiter's state in the ``rate_limits`` table (SQLite or PostgreSQL)."""
+    """The limiter's state in the ``rate_limits`` table (SQLite or PostgreSQL).
 
-    def __init__(self, committer: GroupCommitter, clock: Callable[[], float] = time.time) -> None:
+    On PostgreSQL each booking is its own short transaction, so the row lock is never held together with
+    the group committer's other writes (two processes could otherwise deadlock on them); on SQLite it goes
+    through the group committer, the database's one writer.
+    """
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        clock: Callable[[], float] = time.time,
+        *,
+        engine: AsyncEngine | None = None,
+    ) -> None:
         self._committer = committer
         self._clock = clock
+        self._engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
 
     async def book(self, key: str, interval: float, horizon: float, wanted: int, lead: float) -> Booking:
         """Read and move ``tat`` in one transaction, the row locked (PostgreSQL) or the one writer (SQLite)."""
+        if self._engine is not None:
+            try:
+                async with self._engine.begin() as conn:
+                    return await self._book(conn, key, interval, horizon, wanted, lead)
+            except (OSError, DBAPIError) as exc:
+                raise DatabaseUnavailable(str(exc)) from exc
         booking: Booking = await self._committer.submit(
             lambda conn: self._book(conn, key, interval, horizon, wanted, lead)
         )
@@ -143,12 +162,18 @@ class RedisRateLimiter:
 
 
 def make_rate_limiter(
-    broker_family: str, broker_url: str, *, prefix: str, committer: GroupCommitter, clock: Callable[[], float]
+    broker_family: str,
+    broker_url: str,
+    *,
+    prefix: str,
+    committer: GroupCommitter,
+    engine: AsyncEngine,
+    clock: Callable[[], float],
 ) -> RateLimiter:
     """Redis when it is the broker (every worker already reaches it), else the database."""
     if broker_family == "redis":
         return RedisRateLimiter(broker_url, prefix, clock)
-    return SqlRateLimiter(committer, clock)
+    return SqlRateLimiter(committer, clock, engine=engine)
 
 
 @dataclass
@@ -199,6 +224,13 @@ class RateGate:
         if delay > 0:
             await asyncio.sleep(delay)
         return None
+
+    async def close(self) -> None:
+        """Stop booking: the callers still waiting are being cancelled with the engine's tasks."""
+        tasks = [door.task for door in self._doors.values() if door.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def space(self, key: str, rate: float) -> None:
         """Just before a request goes: at least ``1 / rate`` after this process's previous one for ``key``.
