@@ -32,6 +32,10 @@ def render_metrics(runtime: Runtime) -> bytes:
         "# HELP blue_gateway_deliveries_deferred_total Deliveries left in the database behind a slow endpoint.",
         "# TYPE blue_gateway_deliveries_deferred_total counter",
         f"blue_gateway_deliveries_deferred_total {engine.deferred}",
+        "# HELP blue_gateway_deliveries_rate_handed_back_total Claimed deliveries put back to wait for their "
+        "webhook's rate.",
+        "# TYPE blue_gateway_deliveries_rate_handed_back_total counter",
+        f"blue_gateway_deliveries_rate_handed_back_total {engine.controls.handed_back}",
         "# HELP blue_gateway_attempt_duration_seconds_total Time spent in HTTP attempts (divide by attempts).",
         "# TYPE blue_gateway_attempt_duration_seconds_total counter",
         f"blue_gateway_attempt_duration_seconds_total {engine.attempt_seconds:.6f}",

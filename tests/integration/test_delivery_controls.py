@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -200,3 +201,32 @@ async def test_zapier_webhooks_get_zapiers_per_hook_rate(gateway_factory: Any, r
     assert resp.status_code == 202, resp.text
     await eventually(lambda: len(receiver.requests) == 46)
     assert 27.0 <= _span_rate([r.at for r in receiver.requests]) <= 33.0
+
+
+async def test_a_delivery_that_would_outwait_its_claim_is_handed_back(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    # Here a claim lasts 7 s (5 s attempt timeout + 2 s lease): with 5 s kept for the request, a delivery may
+    # wait about a second for its slot. At 2 per second, most of a burst of 8 must be handed back.
+    auth = await gateway.token()
+    hook = await gateway.webhook(auth, url=receiver.url, maxRate=2)
+    events = [{"event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}} for i in range(8)]
+    resp = await gateway.client.post("/v1/events/batch", json={"events": events}, headers=auth)
+    assert resp.status_code == 202, resp.text
+    await eventually(lambda: len(receiver.requests) == 8)
+    times = [r.at for r in receiver.requests]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.45
+    assert gateway.runtime.engine.controls.handed_back > 0
+    metrics = (await gateway.client.get("/metrics")).text
+    assert (
+        f"blue_gateway_deliveries_rate_handed_back_total {gateway.runtime.engine.controls.handed_back}" in metrics
+    )
+
+    # Handing back is not an attempt: every delivery was delivered at its first.
+    async def all_delivered() -> list[dict[str, Any]]:
+        rows = await _deliveries(gateway, auth, hook["id"])
+        return rows if len(rows) == 8 and all(r["status"] == "delivered" for r in rows) else []
+
+    for row in await eventually(all_delivered):
+        detail = (await gateway.client.get(f"/v1/deliveries/{row['id']}", headers=auth)).json()
+        assert [a["n"] for a in detail["attempts"]] == [1]
