@@ -83,6 +83,7 @@ async def post_in_order(gw: Gateway, auth: dict[str, str], keys: list[str], per_
         assert resp.status_code == 202, resp.text
 
 
+@pytest.mark.slow  # 500 deliveries one after another per record, a third of them retried
 async def test_500_events_arrive_in_order_per_record_none_lost(gateway: Gateway, flaky: FlakyReceiver) -> None:
     auth = await gateway.token()
     await gateway.webhook(
