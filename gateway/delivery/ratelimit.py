@@ -238,12 +238,12 @@ class RateGate:
         Slots are booked ahead, and rendering or a busy event loop can delay a request past its slot
         until it goes together with the next one; this keeps them one interval apart instead.
         """
-        interval = 1.0 / rate
-        while (at := self._sent.get(key, 0.0) + interval) > (now := self._clock()):
-            await asyncio.sleep(at - now)
+        now = self._clock()
         if len(self._sent) > 10_000:
             self._sent.clear()
-        self._sent[key] = now
+        at = self._sent[key] = max(now, self._sent.get(key, -math.inf) + 1.0 / rate)
+        if at > now:
+            await asyncio.sleep(at - now)
 
     async def _serve(self, key: str, door: _Door) -> None:
         try:
