@@ -94,6 +94,16 @@ class DeliveryControls:
         rate = self._rates.get(webhook_id)
         return cap if rate is None else max(1, min(cap, math.ceil(rate * RATE_LANE_SECONDS)))
 
+    def pace_floor(self, webhook_id: str, cap: int) -> float:
+        """Seconds one lane slot of this webhook takes at least, from its rate: with ``lane_cap`` slots
+        sharing ``rate`` requests a second, each takes ``lane_cap / rate``. 0 without a rate.
+
+        The lane's pacing then sees a rate-limited backlog as the slow queue it is, and leaves it in the
+        database instead of in memory past its reservation.
+        """
+        rate = self._rates.get(webhook_id)
+        return self.lane_cap(webhook_id, cap) / rate if rate else 0.0
+
     async def not_claimed(self, delivery_id: str) -> None:
         """A claim found nothing to take: if an ordered delivery waits for its predecessor, drop its reservation
         so that the scheduler hands it out as soon as it may go."""

@@ -221,7 +221,8 @@ class DeliveryEngine:
         self.outcomes[outcome.kind.value] += 1
         if result is not None:
             self.attempt_seconds += result.duration_ms / 1000.0
-            self.pacing.note(row.id, result.duration_ms / 1000.0)
+            floor = self.controls.pace_floor(row.id, self.config.webhook_concurrency)
+            self.pacing.note(row.id, max(result.duration_ms / 1000.0, floor))
         return AttemptRecord(
             claim=claim,
             webhook_id=row.id,

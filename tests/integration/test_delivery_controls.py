@@ -254,3 +254,19 @@ async def test_retention_removes_a_rate_limiters_state_a_day_after_its_last_slot
     clock.advance(2 * 86400)
     await gw.runtime.prune()
     assert await limiter_rows() == 0
+
+
+async def test_a_rate_limited_backlog_waits_in_the_database_not_in_memory(
+    gateway: Gateway, receiver: Receiver
+) -> None:
+    # 200 deliveries at 20 per second take 10 s, five times the 2 s reservation used here: the backlog is
+    # deferred in the database rather than queued in memory, where expiring reservations would enqueue it again.
+    auth = await gateway.token()
+    await gateway.webhook(auth, url=receiver.url, maxRate=20, signing=[])
+    for start in range(0, 200, 100):
+        events = [{"event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}} for i in range(start, start + 100)]
+        resp = await gateway.client.post("/v1/events/batch", json={"events": events}, headers=auth)
+        assert resp.status_code == 202, resp.text
+    await eventually(lambda: len({r.json()["currentValue"]["id"] for r in receiver.requests}) == 200, timeout=120)
+    assert gateway.runtime.engine.deferred > 0
+    assert _span_rate([r.at for r in receiver.requests]) <= 22.0
