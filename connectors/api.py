@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import (
+    TEMPLATE_VARIABLES,
     Connector,
     DeliveryContext,
     FailureKind,
@@ -18,11 +19,13 @@ from connectors.base import (
     ResponseInfo,
     WebhookView,
     parse_retry_after,
+    template_variables,
 )
 from gateway.core.catalog import CATALOG, get_event_type, sample_event
 
 __all__ = [
     "SAMPLE_COMPANY_ID",
+    "TEMPLATE_VARIABLES",
     "Connector",
     "DeliveryContext",
     "FailureKind",
@@ -36,6 +39,7 @@ __all__ = [
     "parse_retry_after",
     "sample",
     "sample_context",
+    "template_variables",
 ]
 
 SAMPLE_COMPANY_ID = "company_1"

@@ -22,8 +22,8 @@ class MakeConnector(MessageConnector):
     ``200 Accepted`` delivers; ``410`` (``There is no scenario listening for this webhook``: the scenario is
     off or deleted, or the webhook expired) and ``404`` are gone; ``400 Queue is full`` is retried later;
     another ``400`` (the body does not match the webhook's data structure), ``401`` and ``403`` fail;
-    ``429`` is retried after ``Retry-After``. Make takes up to 300 requests per 10 seconds: the gateway
-    sends at most 30 per second to one URL.
+    ``429`` is retried after ``Retry-After``. Make takes up to 300 requests per 10 seconds: a webhook's
+    default ``maxRate`` is 30 per second.
     """
 
     name = "make"

@@ -18,6 +18,7 @@ DELETE_ON_GONE_OPTION = "_deleteOnGone"
 
 __all__ = [
     "DELETE_ON_GONE_OPTION",
+    "TEMPLATE_VARIABLES",
     "BodyTemplate",
     "Connector",
     "DeliveryContext",
@@ -28,7 +29,22 @@ __all__ = [
     "ResponseInfo",
     "WebhookView",
     "parse_retry_after",
+    "template_variables",
 ]
+
+TEMPLATE_VARIABLES = (
+    "event",
+    "webhook",
+    "previousValue",
+    "currentValue",
+    "company",
+    "project",
+    "user",
+    "eventId",
+    "occurredAt",
+    "eventGroup",
+)
+"""The variables a template sees on every connector, whatever the connector's own body looks like."""
 
 
 class BodyTemplate(Protocol):
@@ -133,6 +149,17 @@ class ResponseInfo:
     body: bytes = b""
 
 
+def template_variables(event: DeliveryContext, webhook: WebhookView) -> dict[str, Any]:
+    """The :data:`TEMPLATE_VARIABLES`: Blue's delivery keys (the event's record included), ``eventId``,
+    ``occurredAt`` and ``eventGroup``."""
+    return {
+        **event.blue_envelope(webhook),
+        "eventId": event.event_id,
+        "occurredAt": event.occurred_at,
+        "eventGroup": event.group,
+    }
+
+
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``Retry-After`` (delta or HTTP date), capped at one hour."""
     value = None
@@ -160,14 +187,13 @@ class Connector:
         return event.blue_envelope(webhook)
 
     def template_context(self, event: DeliveryContext, webhook: WebhookView) -> dict[str, Any]:
-        """What templates see: the body's keys plus ``eventId``, ``occurredAt`` and ``eventGroup``."""
-        return {
-            **self.context(event, webhook),
-            "eventId": event.event_id,
-            "occurredAt": event.occurred_at,
-            "eventGroup": event.group,
-            "webhook": webhook.public(),
-        }
+        """What templates see: the same :data:`TEMPLATE_VARIABLES` on every connector, plus the keys of this
+        connector's own body (:meth:`context`) that do not take one of their names.
+
+        A subclass adds variables of its own by extending ``super().template_context(...)``.
+        """
+        own = {} if type(self).context is Connector.context else self.context(event, webhook)
+        return {**own, **template_variables(event, webhook)}
 
     @classmethod
     def default_spec(cls) -> dict[str, Any] | None:

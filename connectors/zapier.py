@@ -16,7 +16,8 @@ class ZapierConnector(Connector):
     """Flat snake_case payloads for Zapier catch hooks and REST Hooks subscriptions.
 
     2xx delivers; 410 means the Zap is off (the REST Hooks subscription is deleted, a plain webhook is
-    disabled); 429 backs off honouring ``Retry-After``; at most 30 requests per second per hook URL.
+    disabled); 429 backs off honouring ``Retry-After``; a webhook's default ``maxRate`` is 30 requests per second,
+    Zapier's limit for one hook.
     """
 
     name = "zapier"

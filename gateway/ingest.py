@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.delivery_controls import record_key
 from gateway.core.ids import new_id
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
@@ -127,6 +128,7 @@ class Ingestor:
                 }
             )
             ids = []
+            sequence_key = record_key(ev.envelope) if ev.webhook_ids else None
             for webhook_id in ev.webhook_ids:
                 delivery_id = new_id("dlv")
                 ids.append((delivery_id, webhook_id))
@@ -144,6 +146,7 @@ class Ingestor:
                         "lease_until": reserved_until,
                         "created_at": now,
                         "updated_at": now,
+                        "record_key": sequence_key,
                     }
                 )
             results.append(IngestResult(ev.event_id, len(ids), False, tuple(ids)))

@@ -139,6 +139,8 @@ class RuntimeCollector(Collector):
              "HTTP requests sent by this process for deliveries.", engine.attempts_made, ""),
             (counter, "blue_gateway_deliveries_deferred_total",
              "Deliveries left in the database behind a slow endpoint.", engine.deferred, ""),
+            (counter, "blue_gateway_deliveries_rate_handed_back_total",
+             "Claimed deliveries put back to wait for their webhook's rate.", engine.controls.handed_back, ""),
             (counter, "blue_gateway_commit_batches_total",
              "Group-commit transactions written by this process.", committer.batches, ""),
             (counter, "blue_gateway_commit_ops_total",

@@ -26,10 +26,11 @@ from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.migrate import upgrade
 from gateway.db.retention import HELD_REFRESH_SECONDS, count_held
-from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
+from gateway.delivery.broker import DELIVER_TASK, BrokerUrl, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
 from gateway.delivery.listen import ListenRelay
 from gateway.delivery.operational import OperationalEvents
+from gateway.delivery.ratelimit import make_rate_limiter
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.delivery.telemetry import DeliveryTelemetry
@@ -94,6 +95,16 @@ class Runtime:
             telemetry=DeliveryTelemetry(self.metrics),
             clock=self._now,
             operational=OperationalEvents(self.index, first_delay=settings.schedule().delays[0]),
+            rate_limiter=make_rate_limiter(
+                BrokerUrl.parse(settings.broker_url).family,
+                settings.broker_url,
+                prefix=settings.broker_prefix,
+                committer=self.committer,
+                engine=self.db,
+                clock=self._now,
+            ),
+            # An ordered delivery ended: the scheduler hands out the next one of its sequence now.
+            on_sequence_moved=lambda: self.scheduler.wake(),
         )
         engine = self.engine
         self.listen_relay = ListenRelay(engine, self.db, clock=self._now)
@@ -197,6 +208,7 @@ class Runtime:
             log.warning("shutdown cut off %d attempts; they are retried once their leases run out", cut)
         close_by = asyncio.get_running_loop().time() + CLOSE_SECONDS
         await self._within(close_by, "saving finished attempts", self.engine.ledger.drain())
+        await self._within(close_by, "closing the rate limiter", self.engine.controls.close())
         if isinstance(self.broker, InMemoryBroker):
             await self._within(close_by, "in-process broker tasks", self.broker.wait_all())
         await self._within(close_by, "stopping render processes", self.renderer.close())

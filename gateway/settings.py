@@ -45,6 +45,18 @@ class Settings:
     )
     retry_schedule: str = field(default=DEFAULT_SCHEDULE, metadata=_doc("delays before each attempt"))
     attempt_timeout: float = field(default=15.0, metadata=_doc("seconds one delivery attempt may take"))
+    max_webhook_timeout: float = field(
+        default=60.0, metadata=_doc("the longest attempt timeout a webhook may set (its `timeout`, seconds)")
+    )
+    max_retries: int = field(
+        default=25, metadata=_doc("the most retries a webhook's own `retrySchedule` may list")
+    )
+    max_retry_delay: float = field(
+        default=86400.0, metadata=_doc("the longest delay one entry of a webhook's `retrySchedule` may have")
+    )
+    max_webhook_rate: int = field(
+        default=100, metadata=_doc("the highest `maxRate` (requests per second) a webhook may set")
+    )
     max_body_bytes: int = field(default=1024 * 1024, metadata=_doc("largest accepted request body (bytes)"))
     ingest_rate: int = field(
         default=0, metadata=_doc("events per second each company may post (0 = no quota); over it: 429")
@@ -106,6 +118,11 @@ class Settings:
         settings.schedule()  # fail fast on a bad schedule
         if settings.render_processes < 1:
             raise SettingsError(f"{PREFIX}RENDER_PROCESSES must be at least 1")
+        for name in ("attempt_timeout", "max_webhook_timeout", "max_retry_delay", "max_webhook_rate"):
+            if not getattr(settings, name) > 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        if settings.max_retries < 0:
+            raise SettingsError(f"{PREFIX}MAX_RETRIES must be 0 or more")
         if not settings.template_time_limit > 0:
             raise SettingsError(f"{PREFIX}TEMPLATE_TIME_LIMIT must be positive")
         if settings.log_format not in ("text", "json"):

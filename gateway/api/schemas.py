@@ -105,6 +105,18 @@ class WebhookOut(msgspec.Struct):
     createdAt: Timestamp
     updatedAt: Timestamp
     secret: Annotated[str | None, msgspec.Meta(description="Only in the answers to create and rotate-secret")]
+    timeout: Annotated[float | None, msgspec.Meta(description="Attempt timeout (s); null: the server's")]
+    retrySchedule: Annotated[
+        list[float] | None, msgspec.Meta(description="Delays (s) before each retry; null: the server's schedule")
+    ]
+    maxRate: Annotated[
+        float | None,
+        msgspec.Meta(description="Most requests per second; null: the connector's default (zapier, make: 30)"),
+    ]
+    ordering: Annotated[Literal["fifo"] | None, msgspec.Meta(description="fifo: one delivery at a time, in order")]
+    orderingKey: Annotated[
+        Literal["webhook", "record"], msgspec.Meta(description="What one ordered sequence spans")
+    ]
 
     @classmethod
     def from_record(cls, row: WebhookRecord, *, secret: str | None = None) -> WebhookOut:
@@ -132,6 +144,11 @@ class WebhookOut(msgspec.Struct):
             createdAt=blue["createdAt"],
             updatedAt=blue["updatedAt"],
             secret=blue["secret"],
+            timeout=row.timeout,
+            retrySchedule=row.retry_schedule,
+            maxRate=row.max_rate,
+            ordering=cast(Literal["fifo"] | None, row.ordering),
+            orderingKey=cast(Literal["webhook", "record"], row.ordering_key or "webhook"),
         )
 
 

@@ -6,7 +6,7 @@ instead), so a field added to one is in both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
@@ -76,6 +76,44 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
 }
 """The shape of ``template`` as OpenAPI shows it; compiling the template at save is what enforces it."""
 
+Timeout = Annotated[
+    float,
+    msgspec.Meta(
+        gt=0,
+        description="Seconds one attempt may take (at most BLUE_GATEWAY_MAX_WEBHOOK_TIMEOUT); "
+        "null: the server's BLUE_GATEWAY_ATTEMPT_TIMEOUT",
+    ),
+]
+RetryDelay = Annotated[float, msgspec.Meta(ge=0, description="Seconds before this retry")]
+RetryDelays = Annotated[
+    list[RetryDelay],
+    msgspec.Meta(
+        description="Seconds to wait before each retry after a failed attempt, in order (±20 % jitter); the "
+        "delivery fails when they run out; [] retries never; null: the server's BLUE_GATEWAY_RETRY_SCHEDULE"
+    ),
+]
+MaxRate = Annotated[
+    float,
+    msgspec.Meta(
+        gt=0,
+        description="Most requests per second to this webhook, kept across every worker process (at most "
+        "BLUE_GATEWAY_MAX_WEBHOOK_RATE); null: the connector's default (zapier, make: 30), else none",
+    ),
+]
+OrderingMode = Annotated[
+    Literal["fifo"],
+    msgspec.Meta(
+        description="fifo: a delivery is not sent until the one before it (same orderingKey) has been "
+        "delivered or has finally failed; null: no ordering"
+    ),
+]
+OrderingKeyName = Annotated[
+    Literal["webhook", "record"],
+    msgspec.Meta(
+        description="With fifo, one sequence for the whole webhook (webhook) or one per record (record: the id "
+        "of the event's currentValue, or previousValue for deletes)"
+    ),
+]
 Filter = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema=FILTER_SCHEMA)]
 Template = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema=TEMPLATE_SCHEMA)]
 
@@ -97,6 +135,11 @@ class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
         default_factory=dict
     )
     options: dict[str, Any] = msgspec.field(default_factory=dict)
+    timeout: Timeout | None = None
+    retrySchedule: RetryDelays | None = None
+    maxRate: MaxRate | None = None
+    ordering: OrderingMode | None = None
+    orderingKey: OrderingKeyName = "webhook"
 
 
 def _partial(base: type[msgspec.Struct], name: str, doc: str, *, leave_out: frozenset[str]) -> type[Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,6 +35,7 @@ __all__ = [
     "ListenSession",
     "Meta",
     "PortalLink",
+    "RateLimit",
     "Source",
     "SourceReceipt",
     "Token",
@@ -43,10 +45,14 @@ __all__ = [
 ]
 
 
+OPEN_DELIVERIES = "status IN ('pending', 'delivering')"
+"""Deliveries that have not ended yet (SQL)."""
+
+
 class Base(DeclarativeBase):
     """Declarative base; times are unix seconds (float) so every backend compares them alike."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, list[float]: JSON}
 
 
 class Company(Base):
@@ -123,6 +129,12 @@ class Webhook(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Delivery controls; NULL means the server's setting (or the connector's default rate).
+    timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retry_schedule: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    max_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ordering: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ordering_key: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Event(Base):
@@ -146,6 +158,15 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_webhook_created", "webhook_id", "id"),
+        # The open deliveries of a webhook, per record, in order: what an ordered webhook's claim looks up.
+        Index(
+            "ix_deliveries_open_sequence",
+            "webhook_id",
+            "record_key",
+            "id",
+            postgresql_where=text(OPEN_DELIVERIES),
+            sqlite_where=text(OPEN_DELIVERIES),
+        ),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     company_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -159,6 +180,8 @@ class Delivery(Base):
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    record_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The id of the record the event is about: an ordered webhook's per-record sequence."""
 
 
 class Attempt(Base):
@@ -222,6 +245,14 @@ class ListenSession(Base):
     company_id: Mapped[str] = mapped_column(String(64))
     lease_until: Mapped[float] = mapped_column(Float, index=True)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class RateLimit(Base):
+    """A shared rate limiter's state: the theoretical arrival time of the next request for ``key`` (GCRA)."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
 
 
 class Meta(Base):

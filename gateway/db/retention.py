@@ -6,7 +6,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.policy import DeliveryStatus
-from gateway.db.models import Attempt, Delivery, Event, SourceReceipt, table
+from gateway.db.models import Attempt, Delivery, Event, RateLimit, SourceReceipt, table
 
 __all__ = ["FINISHED", "HELD_REFRESH_SECONDS", "HELD_TABLES", "count_held", "prune_once"]
 
@@ -34,6 +34,8 @@ async def prune_once(conn: AsyncConnection, now: float, retention: float) -> int
     if event_ids:
         await conn.execute(delete(table(Event)).where(e.id.in_(event_ids)))
     await conn.execute(delete(table(SourceReceipt)).where(table(SourceReceipt).c.at < now - RECEIPT_SECONDS))
+    # A rate limiter's row a day past its last slot holds nothing a new one would not (its webhook may be gone).
+    await conn.execute(delete(table(RateLimit)).where(table(RateLimit).c.tat < now - RECEIPT_SECONDS))
     return len(ids) + len(event_ids)
 
 

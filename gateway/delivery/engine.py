@@ -21,9 +21,10 @@ from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.listen import is_listen
+from gateway.delivery.controls import DeliveryControls
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Claim, HealthEvent, Ledger, OperationalSink
-from gateway.delivery.ratelimit import UrlPacer
+from gateway.delivery.ratelimit import RateLimiter, SqlRateLimiter
 from gateway.delivery.sender import Sender, SendResult
 from gateway.delivery.telemetry import DeliveryTelemetry
 
@@ -98,6 +99,8 @@ class DeliveryEngine:
         telemetry: DeliveryTelemetry,
         clock: Callable[[], float] = time.time,
         operational: OperationalSink | None = None,
+        rate_limiter: RateLimiter | None = None,
+        on_sequence_moved: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self._connectors = connectors
@@ -119,7 +122,15 @@ class DeliveryEngine:
             clock=lambda: self.clock(),
             operational=operational,
         )
-        self._pacer = UrlPacer()
+        self.controls = DeliveryControls(
+            committer,
+            rate_limiter or SqlRateLimiter(committer, lambda: self.clock()),
+            policy=config.policy,
+            attempt_timeout=config.attempt_timeout,
+            lease_seconds=config.lease_seconds,
+            clock=lambda: self.clock(),
+            on_sequence_moved=on_sequence_moved,
+        )
         self._prepared: dict[str, tuple[tuple[int, bool], _Prepared]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
@@ -168,7 +179,7 @@ class DeliveryEngine:
     async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
         if self.closing:
             return
-        cap = self.config.webhook_concurrency
+        cap = self.controls.lane_cap(webhook_id, self.config.webhook_concurrency)
         lane = self._lanes.setdefault(webhook_id, Lane())
         until = self.pacing.defer_until(webhook_id, lane, cap, self.clock())
         if until is not None:
@@ -199,6 +210,7 @@ class DeliveryEngine:
                     self._lanes.pop(webhook_id, None)
             if record is not None:
                 self.health_changed(await self.ledger.record(record))
+                self.controls.recorded(record.webhook_id, record.transition.status)
         except Exception:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
@@ -208,6 +220,7 @@ class DeliveryEngine:
         discarded instead. None when there is nothing to attempt."""
         claim = await self.ledger.claim(delivery_id)
         if claim is None:
+            await self.controls.not_claimed(delivery_id)
             return None
         if claim.webhook is None or not claim.webhook.enabled:
             await self.ledger.finish(claim, DeliveryStatus.DISCARDED)
@@ -223,10 +236,13 @@ class DeliveryEngine:
         if is_listen(row):  # only the process holding its listen stream sends it (gateway/services/listen.py)
             await self.ledger.park(claim, self.clock() + LISTEN_PARK_SECONDS)
             return None
+        if not await self.controls.may_send(claim, row, self._connectors.get(row.connector)):
+            return None  # over its rate: handed back, due when its slot comes
         started = self.clock()
         result, outcome = await self.send_once(row, claim.payload, claim.message_id)
         if result is not None:
-            self.pacing.note(row.id, result.duration_ms / 1000.0)
+            floor = self.controls.pace_floor(row.id, self.config.webhook_concurrency)
+            self.pacing.note(row.id, max(result.duration_ms / 1000.0, floor))
         finished = self.clock()
         record = AttemptRecord(
             claim=claim,
@@ -234,7 +250,7 @@ class DeliveryEngine:
             started=started,
             result=result,
             outcome=outcome,
-            transition=self.config.policy.next_state(claim.n, outcome, finished),
+            transition=self.controls.policy(row).next_state(claim.n, outcome, finished),
             delete_on_gone=bool((row.options or {}).get(DELETE_ON_GONE_OPTION)),
         )
         self.telemetry.attempt(record, row, finished)
@@ -301,8 +317,8 @@ class DeliveryEngine:
         body, headers = request
         connector = self._connectors.get(row.connector)
         assert connector is not None
-        await self._pacer.wait(row.url, connector.max_requests_per_second)
-        result = await self._sender.send(row.url, body, headers)
+        await self.controls.space(row)
+        result = await self._sender.send(row.url, body, headers, time_limit=self.controls.timeout(row))
         self.attempts_made += 1
         if result.failure is not None or result.status is None:
             return result, (result.failure or Failure(FailureKind.CONNECTION, "no answer")).outcome()

@@ -26,6 +26,7 @@ from gateway.core.policy import (
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Attempt, Delivery, Event, Webhook, table
+from gateway.db.ordering import not_waiting_for_predecessor
 from gateway.db.webhooks import bump_webhooks_version, discard_pending
 from gateway.delivery.sender import SendResult
 
@@ -178,6 +179,7 @@ class Ledger:
                         and_(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now),
                         and_(d.status == DeliveryStatus.DELIVERING, d.lease_until <= now),
                     ),
+                    not_waiting_for_predecessor(),
                 )
                 .values(
                     status=DeliveryStatus.DELIVERING,

@@ -123,7 +123,16 @@ class ListenRelay:
             return None
         if delivery.status != DeliveryStatus.DELIVERING or delivery.attempts != answer.attempt:
             raise AnswerStale(f"attempt {answer.attempt} of this delivery is not awaiting an answer")
-        claim = Claim(answer.delivery_id, answer.attempt, delivery.message_id, delivery.event, {}, row)
+        claim = Claim(
+            answer.delivery_id,
+            answer.attempt,
+            delivery.message_id,
+            delivery.event,
+            {},
+            row,
+            event_id=delivery.event_id,
+            created_at=delivery.created_at,
+        )
         outcome: Outcome
         if answer.status_code is None:
             failure = Failure(FailureKind.CONNECTION, answer.error or "the local receiver did not answer")
@@ -144,5 +153,6 @@ class ListenRelay:
         engine = self._engine
         transition = engine.config.policy.next_state(claim.n, outcome, self._clock())
         record = AttemptRecord(claim, claim.webhook.id, started, result, outcome, transition, delete_on_gone=False)
+        engine.telemetry.attempt(record, claim.webhook, self._clock())
         engine.health_changed(await engine.ledger.record(record))
         return transition.status

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Delivery, table
+from gateway.db.ordering import not_waiting_for_predecessor
 
 __all__ = ["Scheduler"]
 
@@ -86,7 +87,10 @@ class Scheduler:
         d = table(Delivery).c
         due = or_(
             and_(
-                d.status == "pending", d.next_attempt_at <= now, or_(d.lease_until.is_(None), d.lease_until <= now)
+                d.status == "pending",
+                d.next_attempt_at <= now,
+                or_(d.lease_until.is_(None), d.lease_until <= now),
+                not_waiting_for_predecessor(),
             ),
             and_(d.status == "delivering", d.lease_until <= now),
         )

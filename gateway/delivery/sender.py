@@ -37,7 +37,7 @@ class Sender:
     """Sends one request per call; owns the process's single :class:`aiohttp.ClientSession`."""
 
     def __init__(self, *, timeout: float, connections_per_host: int, allow_private: bool, user_agent: str) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
+        self._timeout = _timeout(timeout)
         self._limit_per_host = connections_per_host
         self._allow_private = allow_private
         self._user_agent = user_agent
@@ -62,8 +62,11 @@ class Sender:
             await self._session.close()
             self._session = None
 
-    async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        """POST ``body`` to ``url``; never raises for network trouble, it reports it."""
+    async def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, time_limit: float | None = None
+    ) -> SendResult:
+        """POST ``body`` to ``url`` within ``time_limit`` seconds (the session's when None); never raises for
+        network trouble, it reports it."""
         if self._session is None:
             await self.start()
         assert self._session is not None
@@ -74,7 +77,13 @@ class Sender:
             return _failed(0.0, FailureKind.SSRF, str(exc))
         out_headers = {"User-Agent": self._user_agent, **headers}
         try:
-            async with self._session.post(url, data=body, headers=out_headers, allow_redirects=False) as resp:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=out_headers,
+                allow_redirects=False,
+                timeout=self._timeout if time_limit is None else _timeout(time_limit),
+            ) as resp:
                 excerpt = await resp.content.read(RESPONSE_EXCERPT_BYTES)
                 return SendResult(resp.status, dict(resp.headers), excerpt, _ms(started))
         except TimeoutError:
@@ -87,6 +96,10 @@ class Sender:
             return _failed(_ms(started), FailureKind.PROTOCOL, f"{type(exc).__name__}: {exc}")
         except OSError as exc:
             return _failed(_ms(started), FailureKind.CONNECTION, str(exc))
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=min(seconds, 10.0))
 
 
 def _failed(duration_ms: float, kind: FailureKind, detail: str = "") -> SendResult:

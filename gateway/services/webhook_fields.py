@@ -13,6 +13,7 @@ import jsonschema
 
 from connectors.registry import ConnectorRegistry
 from gateway.core.catalog import SUBSCRIBABLE
+from gateway.core.delivery_controls import ControlBounds, ControlRefused, check_controls
 from gateway.core.filters import FilterError, compile_filter
 from gateway.core.headers import is_reserved_header
 from gateway.core.signing import SIGNING_SCHEMES
@@ -42,10 +43,18 @@ class TemplateInvalid(Invalid):
 class FieldChecker:
     """Checks the webhook fields a create or an update names (camelCase keys) and returns column values."""
 
-    def __init__(self, connectors: ConnectorRegistry, *, allow_private: bool, compile_template: TemplateCompiler):
+    def __init__(
+        self,
+        connectors: ConnectorRegistry,
+        *,
+        allow_private: bool,
+        compile_template: TemplateCompiler,
+        bounds: ControlBounds,
+    ):
         self._connectors = connectors
         self._allow_private = allow_private
         self._compile_template = compile_template
+        self._bounds = bounds
 
     def check(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Every given field checked; raises :class:`Invalid` naming the first one refused."""
@@ -92,6 +101,10 @@ class FieldChecker:
             out["headers"] = dict(fields["headers"])
         if "options" in fields:
             out["options"] = self._options(fields["options"], fields.get("connector", "webhook"))
+        try:
+            out.update(check_controls(fields, self._bounds))
+        except ControlRefused as exc:
+            raise Invalid(exc.field, str(exc)) from None
         return out
 
     def _template(self, spec: Mapping[str, Any] | None, connector: str | None) -> dict[str, Any] | None:

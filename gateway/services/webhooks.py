@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.delivery_controls import ControlBounds
 from gateway.core.ids import new_id, new_uid
 from gateway.core.signing import generate_secret
 from gateway.core.ssrf import TargetRefused, check_resolved
@@ -20,8 +21,9 @@ from gateway.services.webhook_fields import DEFAULT_SIGNING, FieldChecker
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
+    from gateway.settings import Settings
 
-__all__ = ["Caller", "WebhookRecord", "WebhookService", "preview_webhook"]
+__all__ = ["Caller", "WebhookRecord", "WebhookService", "control_bounds", "preview_webhook"]
 
 
 class Caller(Protocol):
@@ -67,6 +69,11 @@ class WebhookRecord:
     created_at: float
     updated_at: float
     version: int
+    timeout: float | None = None
+    retry_schedule: list[float] | None = None
+    max_rate: float | None = None
+    ordering: str | None = None
+    ordering_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> WebhookRecord:
@@ -122,6 +129,16 @@ def preview_webhook(company_id: str, user_id: str, now: float) -> WebhookRecord:
     )
 
 
+def control_bounds(settings: Settings) -> ControlBounds:
+    """The server's bounds on a webhook's delivery controls."""
+    return ControlBounds(
+        max_timeout=settings.max_webhook_timeout,
+        max_retries=settings.max_retries,
+        max_retry_delay=settings.max_retry_delay,
+        max_rate=settings.max_webhook_rate,
+    )
+
+
 def _check_projects(caller: Caller, project_ids: list[str]) -> None:
     if not caller.covers(project_ids):
         if not project_ids:
@@ -138,6 +155,7 @@ class WebhookService:
             runtime.connectors,
             allow_private=runtime.settings.allow_private_targets,
             compile_template=runtime.compile_template,
+            bounds=control_bounds(runtime.settings),
         )
 
     async def get(self, caller: Caller, webhook_id: str) -> WebhookRecord:

@@ -36,6 +36,11 @@ WEBHOOK_FIELDS = [
     "createdAt",
     "updatedAt",
     "secret",
+    "timeout",
+    "retrySchedule",
+    "maxRate",
+    "ordering",
+    "orderingKey",
 ]
 DELIVERY_FIELDS = [
     "id",

@@ -18,7 +18,6 @@ from gateway.core.secretbox import SecretBox, SecretUnreadable
 from gateway.core.signing import generate_secret, sign_blue, sign_github, sign_standard, signing_key, verify_blue
 from gateway.core.ssrf import TargetRefused, check_url, is_forbidden_address
 from gateway.delivery.engine import signature_headers
-from gateway.delivery.ratelimit import UrlPacer
 
 BODY = b'{"event":"TODO_CREATED","currentValue":{"title":"caf\xc3\xa9"}}'
 
@@ -154,14 +153,6 @@ def test_match_index_uses_event_type_and_projects() -> None:
     index.remove("w2")
     assert ids("acme", "UNKNOWN_EVENT", "p1") == []
     assert len(index) == 2
-
-
-def test_pacer_keeps_thirty_requests_per_second_per_url() -> None:
-    pacer = UrlPacer()
-    waits = [pacer.reserve("https://hooks.zapier.com/a", 30, now=100.0) for _ in range(31)]
-    assert waits[0] == 0
-    assert waits[30] == pytest.approx(1.0)
-    assert pacer.reserve("https://hooks.zapier.com/b", 30, now=100.0) == 0
 
 
 def test_jsonpath_refuses_regexes_and_huge_paths_for_filters_and_templates() -> None:
