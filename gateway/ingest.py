@@ -53,7 +53,10 @@ class Ingestor:
         """Commit, then enqueue; the answer is sent only after the commit."""
         for attempt in range(3):
             try:
-                results = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
+                if len(events) == 1:  # a single post: no gather, whose task per item costs a loop turn
+                    results = [await self._writes.submit(events[0])]
+                else:
+                    results = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
                 break
             except IntegrityError:
                 # Another process stored the same event id between our check and our insert:
