@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,15 @@ from gateway.services.events import IngestResult, InvalidEvent, PreparedEvent, p
 __all__ = ["IngestResult", "Ingestor", "InvalidEvent", "PreparedEvent", "prepare_event"]
 
 SOURCE_DEDUPE_SECONDS = 86400.0
+
+# Built once: a statement object keeps its compiled-cache key, so each write skips rebuilding it.
+_EVENTS = table(Event)
+_EXISTING = select(_EVENTS.c.external_id, _EVENTS.c.id).where(
+    _EVENTS.c.company_id == bindparam("company_id"),
+    _EVENTS.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
+_INSERT_EVENTS = _EVENTS.insert()
+_INSERT_DELIVERIES = table(Delivery).insert()
 
 
 class Ingestor:
@@ -79,11 +88,7 @@ class Ingestor:
             by_company.setdefault(ev.company_id, set()).add(ev.external_id)
         existing: dict[tuple[str, str], str] = {}
         for company_id, ext_ids in by_company.items():
-            rows = await conn.execute(
-                select(Event.external_id, Event.id).where(
-                    Event.company_id == company_id, Event.external_id.in_(ext_ids)
-                )
-            )
+            rows = await conn.execute(_EXISTING, {"company_id": company_id, "external_ids": list(ext_ids)})
             existing.update({(company_id, ext): eid for ext, eid in rows})
         event_rows: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
@@ -136,9 +141,9 @@ class Ingestor:
                 )
             results.append(IngestResult(ev.event_id, len(ids), False, tuple(ids)))
         if event_rows:
-            await conn.execute(table(Event).insert(), event_rows)
+            await conn.execute(_INSERT_EVENTS, event_rows)
         if delivery_rows:
-            await conn.execute(table(Delivery).insert(), delivery_rows)
+            await conn.execute(_INSERT_DELIVERIES, delivery_rows)
         return results
 
 
