@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import aiosqlite.core
@@ -13,19 +12,15 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.db.engine import make_engine
-
 META = MetaData()
 ROWS = Table("rows", META, Column("id", Integer, primary_key=True), Column("name", String, unique=True))
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path}/trips.db")
-    async with eng.begin() as conn:
+@pytest.fixture(autouse=True)
+async def rows_table(engine: AsyncEngine) -> None:
+    """The ``rows`` table beside the gateway's own, in the shared SQLite ``engine``."""
+    async with engine.begin() as conn:
         await conn.run_sync(META.create_all)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture
