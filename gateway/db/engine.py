@@ -18,8 +18,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     SQLite statements make one trip each to aiosqlite's thread (:mod:`gateway.db.sqlite`).
     """
     if url.startswith("sqlite"):
-        if url.startswith("sqlite+aiosqlite"):
-            kwargs.setdefault("module", one_trip_dbapi())
+        module = one_trip_dbapi() if url.startswith("sqlite+aiosqlite") else None
+        if module is not None:
+            kwargs.setdefault("module", module)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

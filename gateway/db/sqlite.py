@@ -107,8 +107,17 @@ class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
         return _OneTripConnection(self, plain._connection)
 
 
-def one_trip_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
-    """The aiosqlite DBAPI for ``create_async_engine(..., module=...)``."""
+_HOOKS = ("_execute_async", "_executemany_async", "_make_new_cursor", "_aenter_cursor")
+
+
+def one_trip_dbapi() -> AsyncAdapt_aiosqlite_dbapi | None:
+    """The aiosqlite DBAPI for ``create_async_engine(..., module=...)``.
+
+    None when SQLAlchemy's adapter lacks the hooks this builds on (they arrived in 2.1): the engine
+    then uses SQLAlchemy's own, with its extra trips.
+    """
+    if not all(hasattr(AsyncAdapt_aiosqlite_cursor, hook) for hook in _HOOKS):
+        return None
     import aiosqlite
 
     return _OneTripDbapi(aiosqlite, sqlite3)
