@@ -153,6 +153,8 @@ class Latency:
 
     rate: float
     ms: list[float]
+    lag_ms: list[float]
+    """How late each post left the load generator against its schedule: near 0 means the rate was held."""
 
     def p(self, q: float) -> float:
         """Quantile in milliseconds."""
@@ -179,4 +181,5 @@ async def latency(ctx: Ctx, group: str, prefix: str, project: str, *, rate: floa
             raise BenchError(f"{prefix}: {sum(t is not None for t in mine)}/{count} deliveries arrived")
         await asyncio.sleep(0.05)
     ms = [(float(t) - load.accepted_at[i]) * 1000.0 for i, t in enumerate(mine) if t is not None]
-    return Latency(rate, ms)
+    lag = [(sent - load.started_at - i / rate) * 1000.0 for i, sent in enumerate(load.sent_at)]
+    return Latency(rate, ms, lag)

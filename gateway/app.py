@@ -82,6 +82,7 @@ def create_app(
     document_operations(app)
     app.state.runtime = rt
     app.state.token_cache = new_token_cache()
+    app.state.token_lookups = {}  # token hash -> the database lookup under way (auth.TokenLookups)
     app.state.token_usage = TokenUsage(rt.committer.submit)
     app.state.source_secrets = new_source_cache()
     app.state.ingest_quota = new_ingest_quota(settings)

@@ -136,6 +136,7 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._stop_by: float | None = None
+        self._handoffs: set[asyncio.Task[None]] = set()
         self.started = False
         self.metrics.registry.register(RuntimeCollector(self))
 
@@ -210,7 +211,7 @@ class Runtime:
         await self._within(close_by, "saving finished attempts", self.engine.ledger.drain())
         await self._within(close_by, "closing the rate limiter", self.engine.controls.close())
         if isinstance(self.broker, InMemoryBroker):
-            await self._within(close_by, "in-process broker tasks", self.broker.wait_all())
+            await self._within(close_by, "in-process broker tasks", self._handed_off())
         await self._within(close_by, "stopping render processes", self.renderer.close())
         await self.committer.stop(wait=max(0.1, close_by - asyncio.get_running_loop().time()))
         await self._within(close_by, "closing the broker", self.broker.shutdown())
@@ -232,12 +233,25 @@ class Runtime:
             log.warning("shutdown: %s failed: %s", what, type(exc).__name__)
 
     async def kick(self, items: Sequence[tuple[str, str]]) -> None:
-        """Hand deliveries to the broker; if that fails their reservation expires and the scheduler retries."""
+        """Hand deliveries to the broker; if that fails their reservation expires and the scheduler retries.
+
+        The in-process broker would only serialise each message, parse it back and store a result
+        nobody reads: its deliveries go to this process's engine directly, as a task of their own.
+        """
+        if isinstance(self.broker, InMemoryBroker):
+            task = asyncio.get_running_loop().create_task(self.engine.deliver_many(items))
+            self._handoffs.add(task)
+            task.add_done_callback(self._handoffs.discard)
+            return
         try:
             for i in range(0, len(items), KICK_CHUNK):
                 await self.deliver_task.kiq([list(item) for item in items[i : i + KICK_CHUNK]])
         except Exception as exc:
             log.warning("broker unavailable, %d deliveries wait for the scheduler: %s", len(items), exc)
+
+    async def _handed_off(self) -> None:
+        """Wait for the deliveries handed to this process's engine by ``kick``."""
+        await asyncio.gather(*self._handoffs, return_exceptions=True)
 
     async def refresh_index(self, *, force: bool = False) -> None:
         """Reload the matching index when another process changed a webhook."""

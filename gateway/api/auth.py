@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "SCOPES",
     "Principal",
     "hash_token",
+    "look_up_principal",
     "new_token",
     "new_token_cache",
     "principal_of",
@@ -90,6 +93,39 @@ def require_ingest_projects(principal: Principal, events: Sequence[tuple[str, st
     )
 
 
+TokenLookups = dict[str, "asyncio.Future[Principal | None]"]
+"""Database lookups under way, by token hash: requests that miss the cache together share one."""
+
+
+async def look_up_principal(
+    lookups: TokenLookups, cache: TtlCache[str, Principal | None], runtime: Runtime, digest: str
+) -> Principal | None:
+    """The token's principal from the database, cached; one lookup however many requests wait for it.
+
+    When the cache entry of a busy token runs out, every request in flight would otherwise read the
+    same row at once, each on a pooled connection of its own.
+    """
+    pending = lookups.get(digest)
+    if pending is None:
+
+        async def fetch() -> Principal | None:
+            stored = await TokenService(runtime.db, runtime.clock).lookup(digest)
+            principal = None if stored is None else Principal.of(stored)
+            cache.put(digest, principal)
+            return principal
+
+        pending = lookups[digest] = asyncio.ensure_future(fetch())
+        pending.add_done_callback(functools.partial(_looked_up, lookups, digest))
+    # Shielded: a client that hangs up cancels its own wait, not the lookup others share.
+    return await asyncio.shield(pending)
+
+
+def _looked_up(lookups: TokenLookups, digest: str, done: asyncio.Future[Principal | None]) -> None:
+    lookups.pop(digest, None)
+    if not done.cancelled():
+        done.exception()  # retrieved: every waiter may have gone, and the waiters re-raise it themselves
+
+
 def new_token_cache() -> TtlCache[str, Principal | None]:
     """Token lookups cached for a few seconds: a revocation takes effect within ``CACHE_SECONDS``."""
     return TtlCache(CACHE_SECONDS)
@@ -109,9 +145,7 @@ async def principal_of(request: Request[Any, Any, Any], runtime: Runtime, digest
     cache: TtlCache[str, Principal | None] = request.app.state.token_cache
     hit, principal = cache.get(digest)
     if not hit:
-        stored = await TokenService(runtime.db, runtime.clock).lookup(digest)
-        principal = None if stored is None else Principal.of(stored)
-        cache.put(digest, principal)
+        principal = await look_up_principal(request.app.state.token_lookups, cache, runtime, digest)
     if principal is None:
         raise NotAuthorizedException(detail="invalid or revoked token")
     now = runtime.clock()

@@ -60,11 +60,9 @@ class EventsController(Controller):
 
     path = "/v1/events"
     tags = ["events"]
-    # Not "events": a dependency named like a body field turns that field's 422 into a 500 in litestar.
-    dependencies = {
-        "event_service": Provide(provide_events, sync_to_thread=False),
-        "event_log": Provide(provide_event_log, sync_to_thread=False),
-    }
+    # Ingest builds its event service in the handler: a second injected dependency beside `principal`
+    # makes litestar resolve the two in an anyio task group, a cost paid by every ingest request.
+    dependencies = {"event_log": Provide(provide_event_log, sync_to_thread=False)}
 
     @get("/", summary="List received events, newest first", dependencies=READING)
     async def list_events(
@@ -99,10 +97,11 @@ class EventsController(Controller):
         dependencies=INGESTING,
     )
     async def ingest_one(
-        self, request: Request[Any, Any, Any], principal: Principal, event_service: EventService, data: EventIn
+        self, request: Request[Any, Any, Any], principal: Principal, runtime: Runtime, data: EventIn
     ) -> Response[EventAccepted]:
         """Store the event and its deliveries in one transaction; 202 after commit, 200 for a duplicate."""
         charge_ingest(request, principal.company_id)
+        event_service = provide_events(runtime)
         prepared = event_service.prepare(principal.company_id, [data])
         require_ingest_projects(principal, [("projectId", prepared[0].project_id)])
         (result,) = await event_service.ingest(prepared)
@@ -119,7 +118,7 @@ class EventsController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: Principal,
-        event_service: EventService,
+        runtime: Runtime,
         data: EventBatchIn,
     ) -> EventBatchAccepted:
         """All events are checked first; one invalid (422) or forbidden (403) event rejects the whole batch."""
@@ -129,6 +128,7 @@ class EventsController(Controller):
             raise Unprocessable("events", f"at most {MAX_BATCH} events per batch")
         # All or nothing: a refused batch stores none and is charged in full before any is stored.
         charge_ingest(request, principal.company_id, len(data.events))
+        event_service = provide_events(runtime)
         prepared = event_service.prepare(principal.company_id, data.events, field="events")
         require_ingest_projects(
             principal, [(f"events[{i}].projectId", p.project_id) for i, p in enumerate(prepared)]

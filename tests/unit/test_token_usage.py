@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.db.engine import make_engine
 from gateway.db.groupcommit import GroupCommitter
-from gateway.db.migrate import upgrade
 from gateway.db.models import Token
 from gateway.services.tokens import TokenService, TokenUsage
 from tests.conftest import eventually
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path}/tokens.db")
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def _last_used(engine: AsyncEngine, token_id: str) -> float | None:
