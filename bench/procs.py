@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BenchError", "Memory", "Processes", "free_port", "gateway_env", "read_memory"]
+__all__ = ["BenchError", "Memory", "Processes", "free_port", "gateway_env", "read_cpu_seconds", "read_memory"]
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -61,6 +61,18 @@ def read_memory(pid: int | None) -> Memory | None:
     if len(kib) < 2:
         return None
     return Memory(kib["VmRSS"] / 1024, kib["VmHWM"] / 1024)
+
+
+def read_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) the process has used so far, or None without ``/proc`` or such a process."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after "pid (comm)": state is fields[0], utime fields[11]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def gateway_env(tmp: Path, db_name: str = "bench") -> dict[str, str]:
