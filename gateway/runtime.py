@@ -27,6 +27,7 @@ from gateway.db.migrate import upgrade
 from gateway.db.retention import HeldRows
 from gateway.delivery.broker import DELIVER_TASK, broker_reachable, make_broker
 from gateway.delivery.engine import DeliveryEngine, EngineConfig
+from gateway.delivery.handoff import Handoff
 from gateway.delivery.scheduler import Scheduler
 from gateway.delivery.sender import Sender
 from gateway.ingest import Ingestor
@@ -140,6 +141,8 @@ class Runtime:
         await self.broker.startup()
         if worker:
             await self.sender.start()
+            # This process delivers: what it ingests is claimed for its own engine at once (see Handoff).
+            self.ingestor.handoff = Handoff(self.engine, self.index.version_of)
             if not isinstance(self.broker, InMemoryBroker):
                 from taskiq.api import run_receiver_task
 

@@ -22,7 +22,7 @@ from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
-from gateway.delivery.ledger import AttemptRecord, Ledger
+from gateway.delivery.ledger import AttemptRecord, Claim, Ledger
 from gateway.delivery.ratelimit import UrlPacer
 from gateway.delivery.sender import Sender, SendResult
 
@@ -131,6 +131,18 @@ class DeliveryEngine:
         # A task cut off by shutdown ends cancelled; that is not this message's failure.
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def held(self) -> int:
+        """Deliveries this process holds in memory now (under way or waiting for a slot)."""
+        return len(self._tasks)
+
+    def deliver_claimed(self, claims: Sequence[Claim]) -> None:
+        """Work deliveries already claimed for this process (at ingest), in the background."""
+        for claim in claims:
+            task = asyncio.create_task(self._guarded(claim.delivery_id, claim.webhook.id, claim))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def close(self) -> None:
         """Stop taking work: nothing new is claimed, and deliveries waiting for a slot are left unclaimed."""
         self.closing = True
@@ -153,8 +165,10 @@ class DeliveryEngine:
         await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
 
-    async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
+    async def _guarded(self, delivery_id: str, webhook_id: str, claim: Claim | None = None) -> None:
+        """One delivery within its lane. ``claim``: already claimed for this process (at ingest)."""
         if self.closing:
+            await self._give_back(claim, self.clock())
             return
         cap = self.config.webhook_concurrency
         lane = self._lanes.setdefault(webhook_id, Lane())
@@ -165,8 +179,11 @@ class DeliveryEngine:
             if lane.idle:
                 self._lanes.pop(webhook_id, None)
             try:
-                await self.ledger.defer(delivery_id, until)
-            except Exception as exc:  # its reservation still holds it: the scheduler hands it out later
+                if claim is not None:
+                    await self.ledger.release(claim, until)
+                else:
+                    await self.ledger.defer(delivery_id, until)
+            except Exception as exc:  # its reservation (or lease) still holds it: the scheduler hands it out later
                 log.warning("could not defer delivery %s: %s", delivery_id, type(exc).__name__)
                 return
             self.deferred += 1
@@ -174,11 +191,12 @@ class DeliveryEngine:
         try:
             await lane.acquire(cap)
         except TurnedAway:
+            await self._give_back(claim, self.clock())
             return
         try:
             try:
                 async with self._slots:
-                    record = None if self.closing else await self.attempt(delivery_id)
+                    record = None if self.closing else await self.attempt(delivery_id, claim)
             finally:
                 # The slots are free once the request is answered: the record's commit waits without them,
                 # and the attempt number it is fenced by keeps a late save from overwriting a newer claim.
@@ -191,9 +209,23 @@ class DeliveryEngine:
             # The lease expires and the scheduler hands the delivery out again: nothing is lost.
             log.exception("delivery %s failed inside the engine; it is retried after its lease", delivery_id)
 
-    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
-        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
-        claim = await self.ledger.claim(delivery_id)
+    async def _give_back(self, claim: Claim | None, until: float) -> None:
+        """Release a claim made at ingest that will not be worked here (shutting down)."""
+        if claim is None:
+            return  # only reserved: the reservation runs out by itself
+        try:
+            await self.ledger.release(claim, until)
+        except Exception as exc:  # its lease runs out instead
+            log.warning("could not release delivery %s: %s", claim.delivery_id, type(exc).__name__)
+
+    async def attempt(self, delivery_id: str, claim: Claim | None = None) -> AttemptRecord | None:
+        """Send one attempt of one delivery, if it is still due; the record is for the caller to save.
+
+        Without ``claim`` (or when the one made at ingest has too little lease left for an attempt) the
+        delivery is claimed first.
+        """
+        if claim is None or claim.lease_until < self.clock() + self.config.attempt_timeout:
+            claim = await self.ledger.claim(delivery_id)
         if claim is None:
             return None
         row = claim.webhook

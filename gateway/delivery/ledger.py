@@ -33,6 +33,8 @@ class Claim:
     event_name: str
     payload: dict[str, Any]
     webhook: Any  # a Core row of the webhooks table, or None when it was deleted
+    lease_until: float = 0.0
+    """When the lease written with the claim runs out (kept for claims made at ingest, which wait to be worked)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class Ledger:
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
         self._records: Coalescer[AttemptRecord, bool] = Coalescer(committer, self._record_batch)
         self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
+        self._releases: Coalescer[tuple[Claim, float], None] = Coalescer(committer, self._release_batch)
+
+    @property
+    def claim_lease(self) -> float:
+        """Seconds a claim owns its delivery: one attempt's timeout plus a reservation."""
+        return self._claim_lease
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
@@ -84,10 +92,35 @@ class Ledger:
         """Keep a pending delivery reserved until ``until``: the scheduler hands it out then."""
         await self._defers.submit((delivery_id, until))
 
+    async def release(self, claim: Claim, until: float) -> None:
+        """Give back a claim no attempt was made for: pending again, due to the scheduler at ``until``.
+
+        The attempt number goes back too, so the attempt not made does not count against the schedule.
+        Fenced by the attempt number: a claim that has since been taken over is left alone.
+        """
+        await self._releases.submit((claim, until))
+
     async def drain(self) -> None:
         """Commit the claims, records and deferrals already handed in (even by callers since cancelled)."""
-        for coalescer in (self._claims, self._records, self._defers):
+        for coalescer in (self._claims, self._records, self._defers, self._releases):
             await coalescer.drain()
+
+    async def _release_batch(self, conn: AsyncConnection, items: Sequence[tuple[Claim, float]]) -> list[None]:
+        d = table(Delivery).c
+        await conn.execute(
+            update(table(Delivery))
+            .where(
+                d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
+            )
+            .values(
+                status=DeliveryStatus.PENDING, attempts=bindparam("b_before"), lease_until=bindparam("b_until")
+            ),
+            [
+                {"b_id": claim.delivery_id, "b_n": claim.n, "b_before": claim.n - 1, "b_until": until}
+                for claim, until in items
+            ],
+        )
+        return [None] * len(items)
 
     async def _defer_batch(self, conn: AsyncConnection, items: Sequence[tuple[str, float]]) -> list[None]:
         d = table(Delivery).c
