@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,12 +35,30 @@ from gateway.ingest import Ingestor
 from gateway.maintenance import IndexWatcher, Retention
 from gateway.settings import Settings
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "tune_collector"]
 
 log = logging.getLogger("gateway")
 KICK_CHUNK = 200
 CLOSE_SECONDS = 3.0
 """After the shutdown grace: the most that saving finished attempts and closing connections may take."""
+
+
+GC_THRESHOLDS = (50_000, 50, 100)
+"""The cyclic collector's thresholds in a serving process (Python's defaults are 700, 10, 10)."""
+
+
+def tune_collector() -> None:
+    """Make the cyclic garbage collector cheap for a process that holds thousands of deliveries.
+
+    A busy gateway keeps tens of thousands of live objects (a task, its coroutine and a claim per
+    delivery waiting in a lane) and allocates fast, so with the default thresholds the collector ran
+    every few hundred allocations and walked them all over and over: a third of the event loop's CPU
+    under a delivery burst. Everything loaded at start-up is frozen out of the collector's sight, and
+    collections run a hundred times less often; memory is still freed by reference counting at once,
+    only reference cycles wait longer.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Runtime:
