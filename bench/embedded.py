@@ -19,6 +19,9 @@ from bench.scenarios import BATCH, Burst, Ctx, Probe, burst, latency, make_webho
 
 __all__ = ["Sizes", "gateway_ctx", "latency_pair", "run_embedded"]
 
+DEFERRED = "blue_gateway_deliveries_deferred_total"
+"""How many deliveries found their lane's backlog too long and went back to the database to wait."""
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -95,8 +98,10 @@ async def _b(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None
     await burst(ctx, "b", event_bodies("warm", 500, BATCH, project="p-b"), "/v1/events/batch", 1)
     for name, count in (("2k", sizes.small), ("10k", sizes.large)):
         log(f"(b) {count:,} events in batches of {BATCH} → one webhook")
+        deferred = (await ctx.probe.metrics()).get(DEFERRED, 0.0)
         got = await burst(ctx, "b", event_bodies(f"b{name}", count, BATCH, project="p-b"), "/v1/events/batch", 1)
         figures.values[f"b.batch_{name}_dps"] = got.per_s
+        figures.values[f"b.batch_{name}_deferred"] = (await ctx.probe.metrics()).get(DEFERRED, 0.0) - deferred
         _cpu(figures, f"b.batch_{name}", got)
     log(f"(b) {sizes.large:,} single posts, {ctx.concurrency} clients → one webhook")
     got = await burst(ctx, "b", event_bodies("bsingle", sizes.large, project="p-b"), "/v1/events", 1)

@@ -21,6 +21,7 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
+from gateway.delivery.adaptive import AdaptiveLimits, LimitConfig, overloaded
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Claim, Ledger
 from gateway.delivery.ratelimit import UrlPacer
@@ -41,7 +42,8 @@ class EngineConfig:
     attempt_timeout: float
     lease_seconds: float
     worker_concurrency: int = 256
-    webhook_concurrency: int = 32
+    webhook_concurrency: int = 64
+    """The most attempts to one webhook at once; each endpoint's own limit adapts below it (see adaptive)."""
 
 
 class ConnectorMissing(LookupError):
@@ -104,6 +106,7 @@ class DeliveryEngine:
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
+        self.limits = AdaptiveLimits(LimitConfig(maximum=config.webhook_concurrency))
         self.pacing = Pacing(config.lease_seconds)
         self.deferred = 0
         self.ledger = Ledger(
@@ -170,9 +173,12 @@ class DeliveryEngine:
         if self.closing:
             await self._give_back(claim, self.clock())
             return
-        cap = self.config.webhook_concurrency
+        limit = self.limits.get(webhook_id)
+        cap = limit.cap
         lane = self._lanes.setdefault(webhook_id, Lane())
-        until = self.pacing.defer_until(webhook_id, lane, cap, self.clock())
+        until = self.pacing.defer_until(
+            webhook_id, lane, cap, self.clock(), drain_cap=limit.expected(time.monotonic())
+        )
         if until is not None:
             # A slow endpoint's backlog would outlive this delivery's reservation: leave it in the
             # database until its turn would come, instead of queueing it here (and re-enqueueing it).
@@ -194,13 +200,22 @@ class DeliveryEngine:
             await self._give_back(claim, self.clock())
             return
         try:
+            record = None
             try:
                 async with self._slots:
                     record = None if self.closing else await self.attempt(delivery_id, claim)
             finally:
+                if record is not None and record.result is not None:
+                    result = record.result
+                    limit.observe(
+                        result.duration_ms / 1000.0,
+                        overload=overloaded(result),
+                        in_flight=lane.active,
+                        now=time.monotonic(),
+                    )
                 # The slots are free once the request is answered: the record's commit waits without them,
                 # and the attempt number it is fenced by keeps a late save from overwriting a newer claim.
-                lane.release()
+                lane.release(limit.cap)
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
             if record is not None and await self.ledger.record(record):
