@@ -125,9 +125,9 @@ async def _d(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None
 
 
 def _cpu(figures: Figures, key: str, got: Burst) -> None:
-    """The gateway's CPU ms per delivery (CPU seconds per 1,000) of one burst, when it could be read."""
+    """The gateway's CPU µs per delivery (CPU ms per 1,000) of one burst, when it could be read."""
     if got.cpu_ms_per_delivery is not None:
-        figures.values[f"{key}_cpu_ms_per_dlv"] = got.cpu_ms_per_delivery
+        figures.values[f"{key}_cpu_us_per_dlv"] = got.cpu_ms_per_delivery * 1000.0
 
 
 async def _e(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:
