@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark a real Blue Gateway locally.")
     parser.add_argument(
-        "--quick", action="store_true", help="small sizes, without (g) unless --only g: a smoke run"
+        "--quick",
+        action="store_true",
+        help="small sizes, one embedded gateway for (b) to (h), without (g) unless --only g: a smoke run",
     )
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent clients of bursts and (a)")
     parser.add_argument(
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="blue-gateway-bench-") as tmp_name:
         procs = Processes(Path(tmp_name))
+        procs.share_embedded = args.quick
         try:
             run(_all(args, procs, figures))
         except BenchError as exc:

@@ -119,6 +119,9 @@ class Processes:
         self.tmp = tmp
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.gateway_pid: int | None = None
+        self.share_embedded = False
+        """One embedded gateway for every scenario that asks for one (``--quick``: each start costs seconds)."""
+        self._shared: tuple[str, tuple[str, str]] | None = None  # (process name, (base URL, token))
 
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str], stdout: int | None = None
@@ -218,6 +221,9 @@ class Processes:
         ``overrides`` are extra ``BLUE_GATEWAY_*`` variables (``--set``, or another database and broker).
         ``name`` names its log and its SQLite file, so a second gateway starts on a fresh database.
         """
+        embedded = not no_worker and "BLUE_GATEWAY_DATABASE_URL" not in (overrides or {})
+        if self.share_embedded and embedded and self._shared is not None:
+            return self._shared[1]
         env = self.gateway_env(name, overrides)
         if not env["BLUE_GATEWAY_DATABASE_URL"].startswith("sqlite"):
             self.cli(env, "migrate")
@@ -229,7 +235,10 @@ class Processes:
         self.gateway_pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         self._wait_healthy(name, proc, base, timeout)
-        return base, self.token(env, "bench")
+        started = base, self.token(env, "bench")
+        if self.share_embedded and embedded:
+            self._shared = name, started
+        return started
 
     def token(self, env: dict[str, str], company: str) -> str:
         """A new admin token of ``company`` on the database of ``env``."""
@@ -243,7 +252,12 @@ class Processes:
         return self._spawn(name, [_cli(), "worker"], env).pid
 
     def stop(self, name: str, grace: float = 10.0) -> None:
-        """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them."""
+        """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them.
+
+        A shared embedded gateway keeps running until :meth:`stop_all`.
+        """
+        if self._shared is not None and self._shared[0] == name:
+            return
         self._stop([p for p in self._procs if p[0] == name], grace)
 
     def stop_all(self, grace: float = 10.0) -> None:
