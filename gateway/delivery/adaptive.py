@@ -22,13 +22,15 @@ A new endpoint starts at ``initial``: one that never answers holds at most that 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from dataclasses import dataclass
 
 from gateway.core.policy import FailureKind
 from gateway.delivery.sender import SendResult
 
-__all__ = ["AdaptiveLimit", "AdaptiveLimits", "LimitConfig", "overloaded"]
+__all__ = ["AdaptiveLimit", "AdaptiveLimits", "LimitConfig", "LoopLag", "overloaded"]
 
 MAX_TRACKED = 10_000
 """Endpoints whose limit is remembered; past it the memory starts afresh."""
@@ -138,6 +140,45 @@ class AdaptiveLimits:
     def snapshot(self) -> dict[str, int]:
         """Every tracked webhook's current cap."""
         return {webhook_id: limit.cap for webhook_id, limit in self._limits.items()}
+
+
+class LoopLag:
+    """How late this process's event loop runs what is ready (a moving average), from a ticker's overshoot.
+
+    An answer's HTTP time includes the wait for the loop to read it. On a busy gateway that wait is the
+    gateway's own, not the endpoint's, and subtracting it keeps a loaded loop from passing for a slower
+    endpoint (which would stop every limit from growing just when the work piles up).
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.seconds = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_started(self) -> None:
+        """Start the ticker on the running loop, if it is not running."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._tick(), name="loop-lag")
+
+    async def stop(self) -> None:
+        """Stop the ticker."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def discount(self, seconds: float) -> float:
+        """``seconds`` of measured HTTP time less the loop's current lag."""
+        return max(seconds - self.seconds, 1e-4)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.interval)
+            late = max(0.0, loop.time() - started - self.interval)
+            self.seconds = _ema(self.seconds, late, 0.3)
 
 
 def _ema(previous: float, sample: float, weight: float) -> float:

@@ -21,7 +21,7 @@ from gateway.core.signing import sign_blue, sign_github, sign_standard
 from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
-from gateway.delivery.adaptive import AdaptiveLimits, LimitConfig, overloaded
+from gateway.delivery.adaptive import AdaptiveLimits, LimitConfig, LoopLag, overloaded
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Claim, Ledger
 from gateway.delivery.ratelimit import UrlPacer
@@ -107,6 +107,7 @@ class DeliveryEngine:
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
         self.limits = AdaptiveLimits(LimitConfig(maximum=config.webhook_concurrency))
+        self.loop_lag = LoopLag()
         self.pacing = Pacing(config.lease_seconds)
         self.deferred = 0
         self.ledger = Ledger(
@@ -159,6 +160,7 @@ class DeliveryEngine:
         by any process, once it runs out; records of attempts that did finish are saved.
         """
         self.close()
+        await self.loop_lag.stop()
         pending = set(self._tasks)
         if pending:
             timeout = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -173,6 +175,7 @@ class DeliveryEngine:
         if self.closing:
             await self._give_back(claim, self.clock())
             return
+        self.loop_lag.ensure_started()
         limit = self.limits.get(webhook_id)
         cap = limit.cap
         lane = self._lanes.setdefault(webhook_id, Lane())
@@ -208,7 +211,7 @@ class DeliveryEngine:
                 if record is not None and record.result is not None:
                     result = record.result
                     limit.observe(
-                        result.duration_ms / 1000.0,
+                        self.loop_lag.discount(result.duration_ms / 1000.0),
                         overload=overloaded(result),
                         in_flight=lane.active,
                         now=time.monotonic(),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from gateway.core.policy import Failure, FailureKind
-from gateway.delivery.adaptive import AdaptiveLimit, AdaptiveLimits, LimitConfig, overloaded
+from gateway.delivery.adaptive import AdaptiveLimit, AdaptiveLimits, LimitConfig, LoopLag, overloaded
 from gateway.delivery.sender import SendResult
 
 
@@ -115,3 +118,18 @@ def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="minimum"):
         LimitConfig(maximum=4, minimum=8)
     assert AdaptiveLimit(LimitConfig(maximum=4, initial=8)).cap == 4
+
+
+async def test_loop_lag_is_how_late_a_busy_loop_runs_and_is_taken_off_the_http_time() -> None:
+    lag = LoopLag(interval=0.01)
+    lag.ensure_started()
+    try:
+        deadline = time.monotonic() + 10
+        while lag.seconds < 0.01:  # the loop is kept busy 50 ms at a time: the ticker wakes ~40 ms late
+            assert time.monotonic() < deadline, f"lag stayed at {lag.seconds:.4f}s"
+            time.sleep(0.05)
+            await asyncio.sleep(0.02)
+        assert lag.discount(0.2) == pytest.approx(0.2 - lag.seconds)
+        assert lag.discount(0.001) == 1e-4, "never below a tenth of a millisecond"
+    finally:
+        await lag.stop()
