@@ -79,7 +79,11 @@ class Runtime:
         self.index = MatchIndex()
         self.connectors = connectors or load_connectors()
         self.secretbox = SecretBox(settings.secret_key or load_or_create_key(settings.key_file))
-        self.broker = make_broker(settings.broker_url, max_async_tasks=64, prefix=settings.broker_prefix)
+        # A broker message is worked until its deliveries are recorded; one per delivery at a steady trickle
+        # of single events, so the messages in hand are bounded like the attempts (worker_concurrency).
+        self.broker = make_broker(
+            settings.broker_url, max_async_tasks=settings.worker_concurrency, prefix=settings.broker_prefix
+        )
         self.sender = Sender(
             timeout=settings.attempt_timeout,
             connections_per_host=settings.connections_per_host,
@@ -166,7 +170,10 @@ class Runtime:
                 from taskiq.api import run_receiver_task
 
                 self._receiver = asyncio.create_task(
-                    run_receiver_task(self.broker, max_async_tasks=64, run_startup=False), name="taskiq-receiver"
+                    run_receiver_task(
+                        self.broker, max_async_tasks=self.settings.worker_concurrency, run_startup=False
+                    ),
+                    name="taskiq-receiver",
                 )
         if scheduler:
             self.scheduler.start()
