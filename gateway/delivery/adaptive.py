@@ -23,7 +23,6 @@ A new endpoint starts at ``initial``: one that never answers holds at most that 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -160,12 +159,10 @@ class LoopLag:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._tick(), name="loop-lag")
 
-    async def stop(self) -> None:
-        """Stop the ticker."""
+    def stop(self) -> None:
+        """Stop the ticker (it ends at the loop's next turn)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
             self._task = None
 
     def discount(self, seconds: float) -> float:

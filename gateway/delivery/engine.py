@@ -160,7 +160,7 @@ class DeliveryEngine:
         by any process, once it runs out; records of attempts that did finish are saved.
         """
         self.close()
-        await self.loop_lag.stop()
+        self.loop_lag.stop()
         pending = set(self._tasks)
         if pending:
             timeout = max(0.0, deadline - asyncio.get_running_loop().time())

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from gateway.core.policy import DeliveryPolicy, DeliveryStatus, Health, Outcome, OutcomeKind, Transition
 from gateway.db.coalesce import Coalescer
@@ -53,6 +54,14 @@ class AttemptRecord:
     def error(self) -> str | None:
         """The attempt's line in the delivery log: why it did not deliver (None when it did)."""
         return None if self.outcome.kind is OutcomeKind.DELIVERED else self.outcome.reason
+
+
+def _fenced_update() -> Update:
+    """An executemany ``UPDATE`` of claimed deliveries (``b_id``), each only while it is still attempt ``b_n``."""
+    d = table(Delivery).c
+    return update(table(Delivery)).where(
+        d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
+    )
 
 
 class Ledger:
@@ -106,13 +115,8 @@ class Ledger:
             await coalescer.drain()
 
     async def _release_batch(self, conn: AsyncConnection, items: Sequence[tuple[Claim, float]]) -> list[None]:
-        d = table(Delivery).c
         await conn.execute(
-            update(table(Delivery))
-            .where(
-                d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
-            )
-            .values(
+            _fenced_update().values(
                 status=DeliveryStatus.PENDING, attempts=bindparam("b_before"), lease_until=bindparam("b_until")
             ),
             [
@@ -219,13 +223,8 @@ class Ledger:
             if retrying
             else set()
         )
-        d = table(Delivery).c
         await conn.execute(
-            update(table(Delivery))
-            .where(
-                d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
-            )
-            .values(
+            _fenced_update().values(
                 status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_until=None, updated_at=now
             ),
             [

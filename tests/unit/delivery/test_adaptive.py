@@ -132,4 +132,4 @@ async def test_loop_lag_is_how_late_a_busy_loop_runs_and_is_taken_off_the_http_t
         assert lag.discount(0.2) == pytest.approx(0.2 - lag.seconds)
         assert lag.discount(0.001) == 1e-4, "never below a tenth of a millisecond"
     finally:
-        await lag.stop()
+        lag.stop()
