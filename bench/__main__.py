@@ -51,14 +51,17 @@ QUICK = Sizes(
     pg_events=500,
     pending=5000,
 )
-SCENARIOS = ("a", "bcde", "f", "g", "h")
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")
+EMBEDDED = ("b", "c", "d", "e")  # share one embedded gateway
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark a real Blue Gateway locally.")
     parser.add_argument(
-        "--quick", action="store_true", help="small sizes, without (g) unless --only g: a smoke run"
+        "--quick",
+        action="store_true",
+        help="small sizes, one embedded gateway for (b) to (h), without (g) unless --only g: a smoke run",
     )
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent clients of bursts and (a)")
     parser.add_argument(
@@ -121,6 +124,7 @@ async def _all(args: argparse.Namespace, procs: Processes, figures: Figures) -> 
                 receiver,
                 figures,
                 args.sizes,
+                parts=[s for s in EMBEDDED if s in args.only],
                 on_start=lambda pid: _log(f"  embedded gateway pid {pid}"),
                 **common,
             ),
@@ -135,7 +139,7 @@ async def _all(args: argparse.Namespace, procs: Processes, figures: Figures) -> 
         ),
     ]
     for name, step in steps:
-        if name not in args.only:
+        if not set(name) & set(args.only):
             continue
         started = time.monotonic()
         try:
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="blue-gateway-bench-") as tmp_name:
         procs = Processes(Path(tmp_name))
+        procs.share_embedded = args.quick
         try:
             run(_all(args, procs, figures))
         except BenchError as exc:

@@ -7,7 +7,7 @@ process serves them all in turn without one scenario's deliveries counting for a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -15,9 +15,12 @@ import aiohttp
 from bench.figures import Figures
 from bench.load import event_bodies, fire, percentile
 from bench.procs import BenchError, Processes
-from bench.scenarios import BATCH, Ctx, Probe, burst, latency, make_webhooks
+from bench.scenarios import BATCH, Burst, Ctx, Probe, burst, latency, make_webhooks
 
 __all__ = ["Sizes", "gateway_ctx", "latency_pair", "run_embedded"]
+
+DEFERRED = "blue_gateway_deliveries_deferred_total"
+"""How many deliveries found their lane's backlog too long and went back to the database to wait."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,12 @@ class Sizes:
 
 @contextlib.asynccontextmanager
 async def gateway_ctx(
-    gateway: str, token: str, receiver: str, concurrency: int, timeout: float
+    gateway: str, token: str, receiver: str, concurrency: int, timeout: float, pid: int | None = None
 ) -> AsyncIterator[Ctx]:
-    """A client session carrying ``token``, and the probe, for the block."""
+    """A client session carrying ``token``, and the probe, for the block (``pid``: the gateway's, for CPU time)."""
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield Ctx(session, Probe(session, gateway, receiver), gateway, token, receiver, concurrency, timeout)
+        yield Ctx(session, Probe(session, gateway, receiver), gateway, token, receiver, concurrency, timeout, pid)
 
 
 async def latency_pair(ctx: Ctx, figures: Figures, key: str, sizes: Sizes, log: Callable[[str], None]) -> None:
@@ -70,16 +73,19 @@ async def run_embedded(
     timeout: float,
     overrides: dict[str, str],
     log: Callable[[str], None],
+    parts: Sequence[str] = ("b", "c", "d", "e"),
     on_start: Callable[[int | None], None] | None = None,
 ) -> None:
-    """(b), (c), (d) and (e) on one fresh embedded gateway."""
+    """(b), (c), (d) and (e) (or those of ``parts``) on one fresh embedded gateway."""
     log("starting the embedded gateway (SQLite + in-process broker)")
     gateway, token = procs.start_gateway(overrides)
     if on_start is not None:
         on_start(procs.gateway_pid)
-    async with gateway_ctx(gateway, token, receiver, concurrency, timeout) as ctx:
+    async with gateway_ctx(gateway, token, receiver, concurrency, timeout, procs.gateway_pid) as ctx:
         # Each scenario stands alone: one that times out still leaves the others' figures.
         for key, part in (("ingest", _ingest), ("b", _b), ("c", _c), ("d", _d), ("e", _e)):
+            if ("b" if key == "ingest" else key) not in parts:  # single ingest belongs to (b)'s group
+                continue
             try:
                 await part(ctx, figures, sizes, log)
             except BenchError as exc:
@@ -94,12 +100,16 @@ async def _b(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None
     await burst(ctx, "b", event_bodies("warm", 500, BATCH, project="p-b"), "/v1/events/batch", 1)
     for name, count in (("2k", sizes.small), ("10k", sizes.large)):
         log(f"(b) {count:,} events in batches of {BATCH} → one webhook")
+        deferred = (await ctx.probe.metrics()).get(DEFERRED, 0.0)
         got = await burst(ctx, "b", event_bodies(f"b{name}", count, BATCH, project="p-b"), "/v1/events/batch", 1)
         figures.values[f"b.batch_{name}_dps"] = got.per_s
+        figures.values[f"b.batch_{name}_deferred"] = (await ctx.probe.metrics()).get(DEFERRED, 0.0) - deferred
+        _cpu(figures, f"b.batch_{name}", got)
     log(f"(b) {sizes.large:,} single posts, {ctx.concurrency} clients → one webhook")
     got = await burst(ctx, "b", event_bodies("bsingle", sizes.large, project="p-b"), "/v1/events", 1)
     figures.values["b.single_dps"] = got.per_s
     # Beside (not instead of) the ingest-only figure: here the same process also delivers every event.
+    _cpu(figures, "b.single", got)
     figures.values["b.single_ingest_rps"] = got.load.requests_per_s
 
 
@@ -135,7 +145,15 @@ async def _d(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None
     await make_webhooks(ctx, "d", 100, "p-d")
     log(f"(d) fan-out: {sizes.fanout_events:,} events x 100 webhooks")
     bodies = event_bodies("d", sizes.fanout_events, BATCH, project="p-d")
-    figures.values["d.fanout_dps"] = (await burst(ctx, "d", bodies, "/v1/events/batch", 100)).per_s
+    got = await burst(ctx, "d", bodies, "/v1/events/batch", 100)
+    figures.values["d.fanout_dps"] = got.per_s
+    _cpu(figures, "d.fanout", got)
+
+
+def _cpu(figures: Figures, key: str, got: Burst) -> None:
+    """The gateway's CPU µs per delivery (CPU ms per 1,000) of one burst, when it could be read."""
+    if got.cpu_ms_per_delivery is not None:
+        figures.values[f"{key}_cpu_us_per_dlv"] = got.cpu_ms_per_delivery * 1000.0
 
 
 async def _e(ctx: Ctx, figures: Figures, sizes: Sizes, log: Callable[[str], None]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BenchError", "Memory", "Processes", "free_port", "gateway_env", "read_memory"]
+__all__ = ["BenchError", "Memory", "Processes", "free_port", "gateway_env", "read_cpu_seconds", "read_memory"]
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -61,6 +61,18 @@ def read_memory(pid: int | None) -> Memory | None:
     if len(kib) < 2:
         return None
     return Memory(kib["VmRSS"] / 1024, kib["VmHWM"] / 1024)
+
+
+def read_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) the process has used so far, or None without ``/proc`` or such a process."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after "pid (comm)": state is fields[0], utime fields[11]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def gateway_env(tmp: Path, db_name: str = "bench") -> dict[str, str]:
@@ -107,6 +119,9 @@ class Processes:
         self.tmp = tmp
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.gateway_pid: int | None = None
+        self.share_embedded = False
+        """One embedded gateway for every scenario that asks for one (``--quick``: each start costs seconds)."""
+        self._shared: tuple[str, tuple[str, str]] | None = None  # (process name, (base URL, token))
 
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str], stdout: int | None = None
@@ -206,6 +221,9 @@ class Processes:
         ``overrides`` are extra ``BLUE_GATEWAY_*`` variables (``--set``, or another database and broker).
         ``name`` names its log and its SQLite file, so a second gateway starts on a fresh database.
         """
+        embedded = not no_worker and "BLUE_GATEWAY_DATABASE_URL" not in (overrides or {})
+        if self.share_embedded and embedded and self._shared is not None:
+            return self._shared[1]
         env = self.gateway_env(name, overrides)
         if not env["BLUE_GATEWAY_DATABASE_URL"].startswith("sqlite"):
             self.cli(env, "migrate")
@@ -217,7 +235,10 @@ class Processes:
         self.gateway_pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         self._wait_healthy(name, proc, base, timeout)
-        return base, self.token(env, "bench")
+        started = base, self.token(env, "bench")
+        if self.share_embedded and embedded:
+            self._shared = name, started
+        return started
 
     def token(self, env: dict[str, str], company: str) -> str:
         """A new admin token of ``company`` on the database of ``env``."""
@@ -231,7 +252,12 @@ class Processes:
         return self._spawn(name, [_cli(), "worker"], env).pid
 
     def stop(self, name: str, grace: float = 10.0) -> None:
-        """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them."""
+        """Stop the processes called ``name`` (TERM, then KILL after ``grace`` seconds) and forget them.
+
+        A shared embedded gateway keeps running until :meth:`stop_all`.
+        """
+        if self._shared is not None and self._shared[0] == name:
+            return
         self._stop([p for p in self._procs if p[0] == name], grace)
 
     def stop_all(self, grace: float = 10.0) -> None:

@@ -70,7 +70,7 @@ def render(figures: Figures, judged: dict[str, Target], out: Callable[[str], Non
     out(f"Blue Gateway benchmark, {os.cpu_count()} CPU(s); the load generator and receivers share them")
     out("figures")
     for name, value in figures.values.items():
-        unit = "ms" if "_ms" in name else ("MB" if name.endswith("_mb") else "/s")
+        unit = "µs" if "_us" in name else "ms" if "_ms" in name else ("MB" if name.endswith("_mb") else "/s")
         out(f"  {name:<28} {value:>12,.1f} {unit}")
     for name, note in figures.notes.items():
         out(f"  {name}: {note}")

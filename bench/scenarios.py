@@ -11,9 +11,9 @@ import aiohttp
 import orjson
 
 from bench.load import Body, LoadResult, event_bodies, fire, paced, percentile
-from bench.procs import BenchError
+from bench.procs import BenchError, read_cpu_seconds
 
-__all__ = ["Ctx", "Probe", "burst", "latency", "make_webhooks"]
+__all__ = ["Burst", "Ctx", "Probe", "burst", "latency", "make_webhooks"]
 
 BATCH = 100
 POLL_S = 0.02
@@ -85,6 +85,7 @@ class Ctx:
     receiver: str
     concurrency: int
     timeout: float
+    pid: int | None = None  # the gateway's, when the bench started it here: its CPU time is measured
 
 
 async def make_webhooks(
@@ -125,6 +126,12 @@ class Burst:
     load: LoadResult
     deliveries: int
     delivered_s: float  # first POST until the group's last new webhook-id
+    cpu_s: float | None = None  # the gateway's CPU seconds from the first POST to the last arrival
+
+    @property
+    def cpu_ms_per_delivery(self) -> float | None:
+        """The gateway's CPU milliseconds per delivery (= CPU seconds per 1,000), ingest included."""
+        return None if self.cpu_s is None or not self.deliveries else self.cpu_s * 1000.0 / self.deliveries
 
     @property
     def per_s(self) -> float:
@@ -139,12 +146,15 @@ async def burst(
     events = sum(carried for _, carried in bodies)
     empty = {"distinct": 0}
     before = (await ctx.probe.receiver())["groups"].get(group, empty)["distinct"]
+    cpu_before = read_cpu_seconds(ctx.pid)
     load = await fire(ctx.gateway, path, ctx.token, bodies, concurrency=concurrency or ctx.concurrency)
     if load.errors or load.accepted_events != events:
         raise BenchError(f"{group}: {load.accepted_events}/{events} events accepted; other answers {load.errors}")
     after = await ctx.probe.wait_distinct(before + events * fanout, ctx.timeout, group=group)
+    cpu_after = read_cpu_seconds(ctx.pid)
     last = float(after["groups"][group]["last_new_at"])
-    return Burst(load, events * fanout, last - load.started_at)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Burst(load, events * fanout, last - load.started_at, cpu)
 
 
 @dataclass

@@ -101,7 +101,7 @@ def worker(
 ) -> None:
     """Run a delivery worker (and scheduler) against a shared database and broker; serve its probes."""
     from gateway.probes import ProbeServer
-    from gateway.runtime import Runtime
+    from gateway.runtime import Runtime, tune_collector
 
     settings = _settings(host=host, worker_port=port)
     _logging(settings)
@@ -113,6 +113,7 @@ def worker(
 
     async def run() -> None:
         runtime = Runtime(settings)
+        tune_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 

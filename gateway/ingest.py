@@ -19,6 +19,8 @@ from gateway.core.ids import new_id
 from gateway.db.coalesce import Coalescer
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.models import Delivery, Event, SourceReceipt, table
+from gateway.delivery.handoff import Handoff
+from gateway.delivery.ledger import Claim
 from gateway.logs import log_event
 from gateway.services.events import IngestResult, InvalidEvent, PreparedEvent, prepare_event
 
@@ -38,8 +40,15 @@ _INSERT_EVENTS = _EVENTS.insert()
 _INSERT_DELIVERIES = table(Delivery).insert()
 
 
+_Written = tuple[IngestResult, tuple[Claim, ...]]
+
+
 class Ingestor:
-    """Writes prepared events through the group committer, then kicks their first attempts."""
+    """Writes prepared events through the group committer, then starts their first attempts.
+
+    With a :class:`Handoff` (this process delivers too), fresh deliveries are written already claimed and
+    handed to the local engine after the commit; otherwise they are reserved and kicked to the broker.
+    """
 
     def __init__(
         self,
@@ -56,8 +65,9 @@ class Ingestor:
         self._first_delay = first_delay
         self.counts: collections.Counter[str] = collections.Counter()
         self.deliveries_created = 0
+        self.handoff: Handoff | None = None
         # Events of concurrent requests share statements: one duplicate check, one insert per table.
-        self._writes: Coalescer[PreparedEvent, IngestResult] = Coalescer(
+        self._writes: Coalescer[PreparedEvent, _Written] = Coalescer(
             committer, lambda conn, events: self._write(conn, events, self._clock())
         )
         self._clock = clock
@@ -68,20 +78,25 @@ class Ingestor:
         for attempt in range(3):
             try:
                 if len(events) == 1:  # a single post: no gather, whose task per item costs a loop turn
-                    results = [await self._writes.submit(events[0])]
+                    written = [await self._writes.submit(events[0])]
                 else:
-                    results = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
+                    written = list(await asyncio.gather(*(self._writes.submit(ev) for ev in events)))
                 break
             except IntegrityError:
                 # Another process stored the same event id between our check and our insert:
                 # writing again finds it and answers "duplicate".
                 if attempt == 2:
                     raise
-        fresh = [item for r in results for item in r.work]
+        results = [r for r, _ in written]
+        claimed = [claim for _, claims in written for claim in claims]
+        fresh = [item for r, claims in written if not claims for item in r.work]
         duplicates = sum(r.duplicate for r in results)
         self.counts["duplicate"] += duplicates
         self.counts["accepted"] += len(results) - duplicates
-        self.deliveries_created += len(fresh)
+        created = sum(len(r.work) for r in results)
+        self.deliveries_created += created
+        if claimed and self.handoff is not None:
+            self.handoff.deliver(claimed)
         if fresh and not self._first_delay:
             await self._kick(fresh)
         log_event(
@@ -91,14 +106,12 @@ class Ingestor:
             events=len(results),
             accepted=len(results) - duplicates,
             duplicates=duplicates,
-            deliveries=len(fresh),
+            deliveries=created,
             ms=round((time.perf_counter() - started) * 1000.0, 1),
         )
         return results
 
-    async def _write(
-        self, conn: AsyncConnection, events: Sequence[PreparedEvent], now: float
-    ) -> list[IngestResult]:
+    async def _write(self, conn: AsyncConnection, events: Sequence[PreparedEvent], now: float) -> list[_Written]:
         by_company: dict[str, set[str]] = {}
         for ev in events:
             by_company.setdefault(ev.company_id, set()).add(ev.external_id)
@@ -108,20 +121,26 @@ class Ingestor:
             existing.update({(company_id, ext): eid for ext, eid in rows})
         event_rows: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
-        results: list[IngestResult] = []
-        # With an immediate first attempt the delivery is reserved for the broker kick that follows the
-        # commit; with a delayed one it is left to the scheduler.
+        results: list[_Written] = []
+        # With an immediate first attempt the delivery is claimed for this process's engine (see Handoff)
+        # or reserved for the broker kick that follows the commit; with a delayed one it is left to the
+        # scheduler.
         first_at = now + self._first_delay
         reserved_until = None if self._first_delay else now + self._lease
+        handoff = self.handoff if self.handoff is not None and not self._first_delay else None
+        webhook_rows: dict[str, Any] = {}
+        if handoff is not None and handoff.accepting():
+            webhook_rows = await handoff.rows(conn, {w for ev in events if ev.webhook_ids for w in ev.webhook_ids})
+        leased_until = now + handoff.lease_seconds if handoff is not None else 0.0
         for ev in events:
             key = (ev.company_id, ev.external_id)
             if key in existing:
-                results.append(IngestResult(existing[key], 0, True))
+                results.append((IngestResult(existing[key], 0, True), ()))
                 continue
             if ev.receipt is not None:
                 seen = await _receipt(conn, ev.receipt, ev.event_id, now)
                 if seen is not None:
-                    results.append(IngestResult(seen, 0, True))
+                    results.append((IngestResult(seen, 0, True), ()))
                     continue
             existing[key] = ev.event_id
             event_rows.append(
@@ -137,9 +156,26 @@ class Ingestor:
             )
             ids = []
             sequence_key = record_key(ev.envelope) if ev.webhook_ids else None
+            claims = []
             for webhook_id in ev.webhook_ids:
                 delivery_id = new_id("dlv")
+                message_id = "msg_" + delivery_id[4:]
                 ids.append((delivery_id, webhook_id))
+                row = webhook_rows.get(webhook_id)
+                if row is not None:
+                    claims.append(
+                        Claim(
+                            delivery_id,
+                            1,
+                            message_id,
+                            ev.name,
+                            ev.envelope,
+                            row,
+                            event_id=ev.event_id,
+                            created_at=now,
+                            lease_until=leased_until,
+                        )
+                    )
                 delivery_rows.append(
                     {
                         "id": delivery_id,
@@ -147,17 +183,21 @@ class Ingestor:
                         "event_id": ev.event_id,
                         "webhook_id": webhook_id,
                         "event": ev.name,
-                        "message_id": "msg_" + delivery_id[4:],
-                        "status": "pending",
-                        "attempts": 0,
+                        "message_id": message_id,
+                        "status": "delivering" if row is not None else "pending",
+                        "attempts": 1 if row is not None else 0,
                         "next_attempt_at": first_at,
-                        "lease_until": reserved_until,
+                        "lease_until": leased_until if row is not None else reserved_until,
                         "created_at": now,
                         "updated_at": now,
                         "record_key": sequence_key,
                     }
                 )
-            results.append(IngestResult(ev.event_id, len(ids), False, tuple(ids)))
+            if claims and len(claims) < len(ids):  # one event's deliveries go one way: all claimed or all kicked
+                claims = []
+                for item in delivery_rows[-len(ids) :]:
+                    item.update(status="pending", attempts=0, lease_until=reserved_until)
+            results.append((IngestResult(ev.event_id, len(ids), False, tuple(ids)), tuple(claims)))
         if event_rows:
             await conn.execute(_INSERT_EVENTS, event_rows)
         if delivery_rows:

@@ -9,7 +9,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.logs import uvicorn_log_config
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, tune_collector
 from gateway.settings import Settings
 
 __all__ = ["GatewayServer", "run_server"]
@@ -45,4 +45,5 @@ def run_server(settings: Settings, *, worker: bool) -> None:
         lifespan="on",
         timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace)),
     )
+    tune_collector()
     GatewayServer(config, application.state.runtime).run()

@@ -80,7 +80,9 @@ class Settings:
         metadata=_doc("on SIGTERM/SIGINT, how long attempts under way may finish before they are cut off"),
     )
     worker_concurrency: int = field(default=256, metadata=_doc("concurrent attempts per worker process"))
-    webhook_concurrency: int = field(default=32, metadata=_doc("concurrent attempts per webhook"))
+    webhook_concurrency: int = field(
+        default=64, metadata=_doc("most concurrent attempts per webhook; each endpoint's limit adapts below it")
+    )
     connections_per_host: int = field(default=64, metadata=_doc("outbound connection pool size per host"))
     render_processes: int = field(
         default=2, metadata=_doc("processes that render tenant-written templates (started on first use)")

@@ -75,6 +75,11 @@ class MatchIndex:
                 if not bucket:
                     del idx.by_event[name]
 
+    def version_of(self, webhook_id: str) -> int | None:
+        """The indexed version of a webhook, or None when it is not indexed (disabled, deleted, unknown)."""
+        sub = self._where.get(webhook_id)
+        return None if sub is None else sub.version
+
     def replace_all(self, subs: Iterable[Subscription]) -> None:
         """Rebuild from a full load."""
         self._companies.clear()

@@ -21,6 +21,7 @@ from gateway.core.templating import TemplateError
 from gateway.core.templating.pool import RenderPool, RenderUnavailable
 from gateway.db.groupcommit import GroupCommitter
 from gateway.db.listen import is_listen
+from gateway.delivery.adaptive import AdaptiveLimits, LimitConfig, LoopLag, overloaded
 from gateway.delivery.controls import DeliveryControls
 from gateway.delivery.lanes import Lane, Pacing, TurnedAway
 from gateway.delivery.ledger import AttemptRecord, Claim, HealthEvent, Ledger, OperationalSink
@@ -45,7 +46,8 @@ class EngineConfig:
     attempt_timeout: float
     lease_seconds: float
     worker_concurrency: int = 256
-    webhook_concurrency: int = 32
+    webhook_concurrency: int = 64
+    """The most attempts to one webhook at once; each endpoint's own limit adapts below it (see adaptive)."""
 
 
 class ConnectorMissing(LookupError):
@@ -113,6 +115,8 @@ class DeliveryEngine:
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
         self._lanes: dict[str, Lane] = {}
+        self.limits = AdaptiveLimits(LimitConfig(maximum=config.webhook_concurrency))
+        self.loop_lag = LoopLag()
         self.pacing = Pacing(config.lease_seconds)
         self.deferred = 0
         self.ledger = Ledger(
@@ -154,6 +158,18 @@ class DeliveryEngine:
         # A task cut off by shutdown ends cancelled; that is not this message's failure.
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def held(self) -> int:
+        """Deliveries this process holds in memory now (under way or waiting for a slot)."""
+        return len(self._tasks)
+
+    def deliver_claimed(self, claims: Sequence[Claim]) -> None:
+        """Work deliveries already claimed for this process (at ingest), in the background."""
+        for claim in claims:
+            task = asyncio.create_task(self._guarded(claim.delivery_id, claim.webhook.id, claim))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def close(self) -> None:
         """Stop taking work: nothing new is claimed, and deliveries waiting for a slot are left unclaimed."""
         self.closing = True
@@ -167,6 +183,7 @@ class DeliveryEngine:
         by any process, once it runs out; records of attempts that did finish are saved.
         """
         self.close()
+        self.loop_lag.stop()
         pending = set(self._tasks)
         if pending:
             timeout = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -176,20 +193,29 @@ class DeliveryEngine:
         await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
 
-    async def _guarded(self, delivery_id: str, webhook_id: str) -> None:
+    async def _guarded(self, delivery_id: str, webhook_id: str, claim: Claim | None = None) -> None:
+        """One delivery within its lane. ``claim``: already claimed for this process (at ingest)."""
         if self.closing:
+            await self._give_back(claim, self.clock())
             return
-        cap = self.controls.lane_cap(webhook_id, self.config.webhook_concurrency)
+        self.loop_lag.ensure_started()
+        limit = self.limits.get(webhook_id)
+        cap = self.controls.lane_cap(webhook_id, limit.cap)
         lane = self._lanes.setdefault(webhook_id, Lane())
-        until = self.pacing.defer_until(webhook_id, lane, cap, self.clock())
+        until = self.pacing.defer_until(
+            webhook_id, lane, cap, self.clock(), drain_cap=limit.expected(time.monotonic())
+        )
         if until is not None:
             # A slow endpoint's backlog would outlive this delivery's reservation: leave it in the
             # database until its turn would come, instead of queueing it here (and re-enqueueing it).
             if lane.idle:
                 self._lanes.pop(webhook_id, None)
             try:
-                await self.ledger.defer(delivery_id, until)
-            except Exception as exc:  # its reservation still holds it: the scheduler hands it out later
+                if claim is not None:
+                    await self.ledger.release(claim, until)
+                else:
+                    await self.ledger.defer(delivery_id, until)
+            except Exception as exc:  # its reservation (or lease) still holds it: the scheduler hands it out later
                 log.warning("could not defer delivery %s: %s", delivery_id, type(exc).__name__)
                 return
             self.deferred += 1
@@ -197,15 +223,25 @@ class DeliveryEngine:
         try:
             await lane.acquire(cap)
         except TurnedAway:
+            await self._give_back(claim, self.clock())
             return
         try:
+            record = None
             try:
                 async with self._slots:
-                    record = None if self.closing else await self.attempt(delivery_id)
+                    record = None if self.closing else await self.attempt(delivery_id, claim)
             finally:
+                if record is not None and record.result is not None:
+                    result = record.result
+                    limit.observe(
+                        self.loop_lag.discount(result.duration_ms / 1000.0),
+                        overload=overloaded(result),
+                        in_flight=lane.active,
+                        now=time.monotonic(),
+                    )
                 # The slots are free once the request is answered: the record's commit waits without them,
                 # and the attempt number it is fenced by keeps a late save from overwriting a newer claim.
-                lane.release()
+                lane.release(self.controls.lane_cap(webhook_id, limit.cap))
                 if lane.idle:
                     self._lanes.pop(webhook_id, None)
             if record is not None:
@@ -227,9 +263,23 @@ class DeliveryEngine:
             return None
         return claim
 
-    async def attempt(self, delivery_id: str) -> AttemptRecord | None:
-        """Claim and send one attempt of one delivery, if it is still due; the record is for the caller to save."""
-        claim = await self.claim(delivery_id)
+    async def _give_back(self, claim: Claim | None, until: float) -> None:
+        """Release a claim made at ingest that will not be worked here (shutting down)."""
+        if claim is None:
+            return  # only reserved: the reservation runs out by itself
+        try:
+            await self.ledger.release(claim, until)
+        except Exception as exc:  # its lease runs out instead
+            log.warning("could not release delivery %s: %s", claim.delivery_id, type(exc).__name__)
+
+    async def attempt(self, delivery_id: str, claim: Claim | None = None) -> AttemptRecord | None:
+        """Send one attempt of one delivery, if it is still due; the record is for the caller to save.
+
+        Without ``claim`` (or when the one made at ingest has too little lease left for an attempt) the
+        delivery is claimed first.
+        """
+        if claim is None or claim.lease_until < self.clock() + self.config.attempt_timeout:
+            claim = await self.claim(delivery_id)
         if claim is None:
             return None
         row = claim.webhook

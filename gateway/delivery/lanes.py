@@ -60,15 +60,20 @@ class Lane:
             if not future.done():
                 future.set_exception(TurnedAway())
 
-    def release(self) -> None:
-        """Hand the slot to the next live waiter, or free it."""
+    def release(self, cap: int | None = None) -> None:
+        """Give a slot back and let waiters in while fewer than ``cap`` are under way.
+
+        Without ``cap`` the slot passes to the next live waiter. With one (an adaptive limit that moved),
+        a lowered cap lets the slot lapse and a raised one admits several waiters at once.
+        """
         self.last_turn = time.monotonic()
-        while self.waiting:
+        self.active -= 1
+        room = self.active + 1 if cap is None else cap
+        while self.waiting and self.active < room:
             future = self.waiting.popleft()
             if not future.done():
                 future.set_result(None)
-                return
-        self.active -= 1
+                self.active += 1
 
 
 class Pacing:
@@ -97,17 +102,21 @@ class Pacing:
         """Seconds one attempt to this webhook's endpoint takes, once it has answered."""
         return self._pace.get(webhook_id)
 
-    def defer_until(self, webhook_id: str, lane: Lane, cap: int, now: float) -> float | None:
+    def defer_until(
+        self, webhook_id: str, lane: Lane, cap: int, now: float, *, drain_cap: int | None = None
+    ) -> float | None:
         """When a delivery arriving now should be handed out again, or None to queue it in the lane.
 
         It queues unless its turn would come after half a reservation. A deferred delivery is booked
         behind the ones deferred before it, so a backlog comes back at the rate the lane drains rather
         than all at once; and none is deferred past one reservation, so a wrong estimate costs at most
-        that long before it is made again with a fresher pace.
+        that long before it is made again with a fresher pace. ``drain_cap``: the concurrency the lane
+        is expected to drain at, when it differs from its cap now (an adaptive limit still growing).
         """
         pace = self._pace.get(webhook_id)
         if pace is None:
             pace = lane.stalled_for(cap)
+        cap = drain_cap or cap
         wait = len(lane.waiting) / cap * pace
         if wait <= self.lease_seconds / 2:
             return None

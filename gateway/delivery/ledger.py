@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from gateway.core.policy import (
     DeliveryPolicy,
@@ -48,6 +49,8 @@ class Claim:
     event_id: str
     created_at: float
     """When the delivery was created (its event committed): the start of its ingest-to-delivered time."""
+    lease_until: float = 0.0
+    """When the lease written with the claim runs out (kept for claims made at ingest, which wait to be worked)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ class OperationalSink(Protocol):
         """Called with every attempt recorded and every health change they caused, in order."""
 
 
+def _fenced_update() -> Update:
+    """An executemany ``UPDATE`` of claimed deliveries (``b_id``), each only while it is still attempt ``b_n``."""
+    d = table(Delivery).c
+    return update(table(Delivery)).where(
+        d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
+    )
+
+
 class Ledger:
     """Claims and records go through coalescers: one statement per table for everything in a loop turn."""
 
@@ -106,6 +117,12 @@ class Ledger:
         self._claims: Coalescer[str, Claim | None] = Coalescer(committer, self._claim_batch)
         self._records: Coalescer[AttemptRecord, tuple[HealthEvent, ...]] = Coalescer(committer, self._record_batch)
         self._defers: Coalescer[tuple[str, float], None] = Coalescer(committer, self._defer_batch)
+        self._releases: Coalescer[tuple[Claim, float], None] = Coalescer(committer, self._release_batch)
+
+    @property
+    def claim_lease(self) -> float:
+        """Seconds a claim owns its delivery: one attempt's timeout plus a reservation."""
+        return self._claim_lease
 
     async def claim(self, delivery_id: str) -> Claim | None:
         """Take a due delivery (or one whose lease ran out); None when it is not ours to work."""
@@ -119,10 +136,30 @@ class Ledger:
         """Keep a pending delivery reserved until ``until``: the scheduler hands it out then."""
         await self._defers.submit((delivery_id, until))
 
+    async def release(self, claim: Claim, until: float) -> None:
+        """Give back a claim no attempt was made for: pending again, due to the scheduler at ``until``.
+
+        The attempt number goes back too, so the attempt not made does not count against the schedule.
+        Fenced by the attempt number: a claim that has since been taken over is left alone.
+        """
+        await self._releases.submit((claim, until))
+
     async def drain(self) -> None:
         """Commit the claims, records and deferrals already handed in (even by callers since cancelled)."""
-        for coalescer in (self._claims, self._records, self._defers):
+        for coalescer in (self._claims, self._records, self._defers, self._releases):
             await coalescer.drain()
+
+    async def _release_batch(self, conn: AsyncConnection, items: Sequence[tuple[Claim, float]]) -> list[None]:
+        await conn.execute(
+            _fenced_update().values(
+                status=DeliveryStatus.PENDING, attempts=bindparam("b_before"), lease_until=bindparam("b_until")
+            ),
+            [
+                {"b_id": claim.delivery_id, "b_n": claim.n, "b_before": claim.n - 1, "b_until": until}
+                for claim, until in items
+            ],
+        )
+        return [None] * len(items)
 
     async def _defer_batch(self, conn: AsyncConnection, items: Sequence[tuple[str, float]]) -> list[None]:
         d = table(Delivery).c
@@ -248,13 +285,8 @@ class Ledger:
             if retrying
             else set()
         )
-        d = table(Delivery).c
         await conn.execute(
-            update(table(Delivery))
-            .where(
-                d.id == bindparam("b_id"), d.attempts == bindparam("b_n"), d.status == DeliveryStatus.DELIVERING
-            )
-            .values(
+            _fenced_update().values(
                 status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), lease_until=None, updated_at=now
             ),
             [

@@ -15,6 +15,8 @@ from gateway.delivery.guard import GuardedConnector, RefusedAddress
 __all__ = ["SendResult", "Sender"]
 
 RESPONSE_EXCERPT_BYTES = 4096
+CHECKED_URLS = 10_000
+"""Target URLs whose form check is remembered (it depends on the URL alone); past it the memory starts afresh."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,22 @@ class Sender:
         self._allow_private = allow_private
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._checked: dict[str, str | None] = {}
+
+    def _refusal(self, url: str) -> str | None:
+        """Why ``url`` may not be a target (its form or literal host), or None; remembered per URL.
+
+        The addresses a name resolves to are checked again at every connect (``GuardedConnector``).
+        """
+        if url not in self._checked:
+            if len(self._checked) >= CHECKED_URLS:
+                self._checked.clear()
+            try:
+                check_url(url, allow_private=self._allow_private)
+                self._checked[url] = None
+            except TargetRefused as exc:
+                self._checked[url] = str(exc)
+        return self._checked[url]
 
     async def start(self) -> None:
         """Open the session (inside the running loop)."""
@@ -71,10 +89,9 @@ class Sender:
             await self.start()
         assert self._session is not None
         started = time.perf_counter()
-        try:
-            check_url(url, allow_private=self._allow_private)
-        except TargetRefused as exc:
-            return _failed(0.0, FailureKind.SSRF, str(exc))
+        refusal = self._refusal(url)
+        if refusal is not None:
+            return _failed(0.0, FailureKind.SSRF, refusal)
         out_headers = {"User-Agent": self._user_agent, **headers}
         try:
             async with self._session.post(

@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.db.models import Delivery
+from gateway.delivery.adaptive import LimitConfig
 from tests.conftest import GatewayFactory, eventually, free_port, listen
 from tests.integration.processes import cli_token, gateway_env, send_events, start_serve, wait_healthy
 from tests.integration.services import BROKER_URLS, require, worker_process
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow  # starts and signals real gateway and worker proc
 
 EVENTS = 1000
 EXIT_WITHIN = 10.0
+STARTING_LIMIT = LimitConfig(maximum=64).initial
 
 
 class SlowReceiver:
@@ -110,8 +112,9 @@ async def _terminate_mid_burst(
     """A burst for ``receiver`` once the gateway is up, then SIGTERM; the seconds it took to exit."""
     await wait_healthy(base)
     await _burst(tmp_path, base, receiver.url)
-    # The endpoint holds its requests: the webhook's lane fills and the rest of the burst waits behind it.
-    await eventually(lambda: len(receiver.arrived) >= 32, timeout=30)
+    # The endpoint holds its requests: the webhook's lane fills (at the limit an endpoint that has not
+    # answered yet starts with) and the rest of the burst waits behind it.
+    await eventually(lambda: len(receiver.arrived) >= STARTING_LIMIT, timeout=30)
     return await _terminate(server, tmp_path / "serve.log")
 
 
@@ -183,7 +186,7 @@ async def test_sigterm_stops_a_worker_within_bound_and_another_worker_delivers_t
             batch = [{"event": "TODO_CREATED", "currentValue": {"id": f"t{i}"}} for i in range(start, start + 250)]
             resp = await api.client.post("/v1/events/batch", json={"events": batch}, headers=auth)
             assert resp.status_code == 202, resp.text
-        await eventually(lambda: len(slow_receiver.arrived) >= 32, timeout=30)
+        await eventually(lambda: len(slow_receiver.arrived) >= STARTING_LIMIT, timeout=30)
         took = await _terminate(worker, tmp_path / "worker-1.log")
     assert (await statuses()).get("delivered", 0) == 0
 
