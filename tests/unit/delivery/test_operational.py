@@ -33,7 +33,7 @@ def record(event: str, outcome: Outcome, status: DeliveryStatus, **options: Any)
         project_ids=[],
         options=options,
     )
-    claim = Claim("dlv_1", 5, "msg_1", event, {}, row)
+    claim = Claim("dlv_1", 5, "msg_1", event, {}, row, event_id="evt_1", created_at=0.0)
     return AttemptRecord(claim, "wh_1", 0.0, None, outcome, Transition(status), delete_on_gone=False)
 
 
