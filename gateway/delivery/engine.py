@@ -111,6 +111,8 @@ class DeliveryEngine:
         self._compile_template = compile_template
         self._renderer = renderer
         self.on_disabled = on_webhook_disabled
+        # Caches of webhook rows (their health is rendered into payloads): told of each health change here.
+        self.row_caches: list[Callable[[str], None]] = []
         self.telemetry = telemetry
         self.clock = clock
         self._slots = asyncio.Semaphore(config.worker_concurrency)
@@ -144,6 +146,8 @@ class DeliveryEngine:
         """Report the committed health changes of an attempt; a disabled webhook leaves the index."""
         for change in changes:
             self.telemetry.health_changed(change)
+            for forget in self.row_caches:
+                forget(change.record.webhook_id)
             if change.change is HealthChange.DISABLED:
                 self.on_disabled(change.record.webhook_id)
 

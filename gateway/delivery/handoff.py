@@ -43,6 +43,7 @@ class Handoff:
         self._backlog = backlog
         self._rows: dict[str, Any] = {}
         self.handed = 0
+        engine.row_caches.append(self.forget)
 
     @property
     def lease_seconds(self) -> float:
@@ -72,6 +73,14 @@ class Handoff:
             for row in await conn.execute(select(table(Webhook)).where(w.id.in_(missing))):
                 self._rows[row.id] = found[row.id] = row
         return {webhook_id: row for webhook_id, row in found.items() if not row.ordering}
+
+    def forget(self, webhook_id: str) -> None:
+        """Drop a cached row whose health changed (health changes do not move the index's version).
+
+        Only this process's changes arrive here: scaled out, a row cached while another process changes
+        the webhook's health keeps the old status until its version moves.
+        """
+        self._rows.pop(webhook_id, None)
 
     def deliver(self, claims: Iterable[Claim]) -> None:
         """Hand committed claims to the engine (it works them in the background)."""
