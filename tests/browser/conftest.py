@@ -1,0 +1,270 @@
+"""Real-browser tests: Playwright driving the machine's Chromium against a live ``blue-gateway serve``.
+
+Every page a test opens is watched for the whole test, and the watch is checked when the test ends:
+no request may leave the gateway's origin (each one is refused and recorded), the console may log no
+error, and every document the browser loaded must have passed an axe-core check with no serious or
+critical violation (``Tab.audit``). With ``BLUE_GATEWAY_SCREENSHOTS=1`` the tests also write the pictures
+the portal's docs show (docs/images/portal/<page>.png).
+
+Without a browser (no Playwright package, no Chromium, or axe-core not installed by ``npm ci``) the tests
+skip with the reason; under CI=true a skip is a failure (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from pytest_asyncio import is_async_test
+
+from tests.conftest import Receiver, free_port, listen
+from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, Route
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+CHROMIUM = Path(os.environ.get("BLUE_GATEWAY_CHROMIUM", "/usr/bin/chromium"))
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = REPO / "docs" / "images" / "portal"
+VIEWPORT = {"width": 1280, "height": 800}
+# A busy 2-core machine renders slowly; a wait only lasts this long when the test fails anyway.
+WAIT_MS = 30_000
+SERIOUS = ("serious", "critical")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``browser`` and ``slow`` every test here, and run them on one event loop (one browser)."""
+    for item in items:
+        if not item.path.is_relative_to(HERE):
+            continue
+        item.add_marker(pytest.mark.browser)
+        item.add_marker(pytest.mark.slow)
+        if is_async_test(item):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+def missing_browser() -> str | None:
+    """Why no browser test can run here, or None when one can."""
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (make install)"
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set BLUE_GATEWAY_CHROMIUM)"
+    if not AXE.is_file():
+        return f"axe-core is not installed in {HERE} (npm ci there; make test does it)"
+    return None
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for the whole run; each test opens its own contexts (cookies, storage) in it."""
+    reason = missing_browser()
+    if reason is not None:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=WAIT_MS)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        await chromium.close()
+
+
+@dataclass
+class LiveGateway:
+    """A ``blue-gateway serve`` process on its own SQLite file (embedded broker and worker)."""
+
+    url: str
+    cwd: Path
+    env: dict[str, str]
+    client: httpx.AsyncClient
+
+    async def token(self, company: str, user: str = "admin") -> dict[str, str]:
+        """A company-admin token (scopes manage and ingest) made with the CLI, as an operator makes one."""
+        token = await asyncio.to_thread(cli_token, self.cwd, self.env, company, user)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def post(self, path: str, auth: dict[str, str], body: Any, expect: int = 201) -> Any:
+        resp = await self.client.post(path, json=body, headers=auth)
+        assert resp.status_code == expect, f"{path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+    async def get(self, path: str, auth: dict[str, str], **params: Any) -> Any:
+        resp = await self.client.get(path, params=params, headers=auth)
+        assert resp.status_code == 200, f"{path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGateway]:
+    """One gateway process per test module; tests keep apart by using companies of their own."""
+    cwd = tmp_path_factory.mktemp("portal")
+    # Two quick attempts, then `failed`: a delivery to a failing receiver settles within a second.
+    env = gateway_env(cwd, BLUE_GATEWAY_RETRY_SCHEDULE="0,0.3s")
+    port = free_port()
+    proc = start_serve(cwd, port, env, log=cwd / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            yield LiveGateway(url, cwd, env, client)
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live_receiver() -> AsyncIterator[Receiver]:
+    """A real local HTTP receiver for the module's gateway; a test sets ``default`` to make it fail."""
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    runner, port = await listen(app)
+    rec.url = f"http://127.0.0.1:{port}"
+    yield rec
+    await runner.cleanup()
+
+
+@dataclass
+class Watch:
+    """What one browser context did that a test must not: other origins, console errors, unchecked pages."""
+
+    origin: str
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    documents: set[str] = field(default_factory=set)
+    audited: set[str] = field(default_factory=set)
+    # Console errors a test provokes on purpose (a refused link answers 4xx, which Chromium logs).
+    expected_errors: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        found = [f"request to another origin: {url}" for url in self.foreign]
+        found += [
+            f"console error: {text}"
+            for text in self.errors
+            if not any(expected in text for expected in self.expected_errors)
+        ]
+        found += [f"page loaded but never checked with axe-core: {path}" for path in self.documents - self.audited]
+        return found
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass
+class Tab:
+    """A page in a context of its own (its own cookies), watched until the test ends."""
+
+    page: Page
+    context: BrowserContext
+    watch: Watch
+    base: str
+
+    async def goto(self, path: str, *, audit: bool = True) -> Response | None:
+        """Open ``path`` on the gateway; check the page with axe-core unless told not to."""
+        response = await self.page.goto(self.base + path)
+        if audit:
+            await self.audit()
+        return response
+
+    async def audit(self, known: Mapping[str, str] | None = None) -> None:
+        """axe-core on the page as it is now: no serious or critical violation.
+
+        ``known`` names rules (id → why) a page may break, for third-party pages the gateway serves as
+        they ship (Swagger UI at /schema); the portal's own pages pass with none.
+        """
+        await self.page.wait_for_load_state("load")
+        if not await self.page.evaluate("() => typeof window.axe === 'object'"):
+            await self.page.add_script_tag(path=str(AXE))
+        violations = await self.page.evaluate(
+            """async (impacts) => {
+                const result = await axe.run(document, {resultTypes: ['violations']});
+                return result.violations.filter(v => impacts.includes(v.impact)).map(v => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary),
+                }));
+            }""",
+            list(SERIOUS),
+        )
+        path = urlsplit(self.page.url).path
+        self.watch.audited.add(path)
+        violations = [v for v in violations if v["id"] not in (known or {})]
+        assert violations == [], f"axe-core on {path}: {violations}"
+
+    async def shot(self, name: str) -> None:
+        """docs/images/portal/<name>.png, when BLUE_GATEWAY_SCREENSHOTS=1 (the docs' pictures, made by the run)."""
+        if os.environ.get("BLUE_GATEWAY_SCREENSHOTS") != "1":
+            return
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
+
+
+TabFactory = Callable[[], Awaitable[Tab]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]:
+    """``await tabs()``: a new watched page with its own cookies; every watch is checked at the end."""
+    opened: list[Tab] = []
+    origin = _origin(live.url)
+
+    async def open_tab() -> Tab:
+        context = await browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
+        context.set_default_timeout(WAIT_MS)
+        watch = Watch(origin)
+
+        async def route(route: Route, request: Request) -> None:
+            if _origin(request.url) == origin:
+                await route.continue_()
+            else:
+                watch.foreign.append(request.url)
+                await route.abort("blockedbyclient")
+
+        def console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                where = message.location.get("url", "")
+                watch.errors.append(f"{message.text} (at {where})")
+
+        def document(response: Response) -> None:
+            request = response.request
+            if (
+                request.resource_type == "document"
+                and request.frame.parent_frame is None
+                and not 300 <= response.status < 400
+            ):
+                watch.documents.add(urlsplit(response.url).path)
+
+        await context.route("**/*", route)
+        context.on("console", console)
+        context.on("weberror", lambda error: watch.errors.append(f"page error: {error.error}"))
+        context.on("response", document)
+        page = await context.new_page()
+        tab = Tab(page, context, watch, live.url)
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    problems: list[str] = []
+    for tab in opened:
+        await tab.context.close()
+        problems += tab.watch.problems()
+    assert problems == [], "\n".join(problems)
