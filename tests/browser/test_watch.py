@@ -25,7 +25,7 @@ async def test_the_watch_reports_other_origins_console_errors_unchecked_pages_an
     await eventually(lambda: tab.watch.foreign)
     problems = tab.watch.problems()
     assert "request to another origin: http://198.51.100.7/pixel.png" in problems
-    assert any("a deliberate error" in problem for problem in problems)
+    assert any("a deliberate error" in problem for problem in problems), problems
     assert "page loaded but never checked with axe-core: /healthz" in problems
 
     # A JSON answer shown as a page, with an image without text: axe-core names what is wrong.

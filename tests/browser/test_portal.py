@@ -1,0 +1,144 @@
+"""The portal in a real browser: from a portal link to a webhook whose deliveries fail, are retried and land.
+
+Each test signs in with a portal link made through the API, as a product embedding the portal would,
+and uses a company of its own on the module's gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import LiveGateway, Tab, TabFactory
+from tests.conftest import Captured, Receiver, eventually
+
+
+async def sign_in_with_link(tabs: TabFactory, live: LiveGateway, auth: dict[str, str], **link: Any) -> Tab:
+    """A new tab signed in through a fresh portal link of the token's company."""
+    made = await live.post("/v1/portal/links", auth, link)
+    tab = await tabs()
+    await tab.goto(made["url"])
+    await expect(tab.page.get_by_test_id("signout")).to_be_visible()
+    return tab
+
+
+def standard_signatures(secret: str, request: Captured) -> tuple[list[str], str]:
+    """The request's Standard Webhooks signatures, and the one ``secret`` makes (computed with hmac here)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode() + request.body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return request.headers["webhook-signature"].split(), expected
+
+
+async def keep_document(page: Page) -> None:
+    """Mark the current document; :func:`same_document` is true until the browser loads another."""
+    await page.evaluate("() => { window.__portalTestMark = true }")
+
+
+async def same_document(page: Page) -> bool:
+    return bool(await page.evaluate("() => window.__portalTestMark === true"))
+
+
+async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
+    tabs: TabFactory, live: LiveGateway, live_receiver: Receiver
+) -> None:
+    auth = await live.token("journey-co")
+    tab = await sign_in_with_link(tabs, live, auth)
+    page = tab.page
+    await expect(page.get_by_test_id("session-company")).to_contain_text("journey-co")
+
+    # Create: events from the catalog, a filter, the standard signature.
+    await page.get_by_test_id("webhook-new").click()
+    await tab.audit()
+    await page.get_by_label("Name", exact=True).fill("Shipped todos to the CRM")
+    await page.get_by_label("Target URL", exact=True).fill(f"{live_receiver.url}/crm")
+    await page.get_by_test_id("event-TODO_CREATED").check()
+    await page.get_by_test_id("filter-add").click()
+    condition = page.get_by_test_id("filter-condition").last
+    await condition.get_by_label("Path", exact=True).fill("$.currentValue.title")
+    await condition.get_by_label("Operator", exact=True).select_option("contains")
+    await condition.get_by_label("Value", exact=True).fill("ship")
+    await page.get_by_test_id("signing-standard").check()
+    await tab.audit()
+    await tab.shot("webhook-edit")
+    await page.get_by_test_id("webhook-save").click()
+    secret = await page.get_by_test_id("secret-value").input_value()
+    assert secret.startswith("whsec_")
+    await tab.audit()
+    await page.get_by_test_id("secret-continue").click()
+    hook_id = (await page.get_by_test_id("webhook-id").inner_text()).strip()
+    await tab.audit()
+    [saved] = (await live.get("/v1/webhooks", auth))["data"]
+    assert saved["id"] == hook_id and saved["events"] == ["TODO_CREATED"] and saved["secret"] is None
+    assert saved["filter"] == {"all": [{"path": "$.currentValue.title", "op": "contains", "value": "ship"}]}
+
+    # The log is open when the events arrive: the filtered-out one makes no delivery, the other appears.
+    await tab.goto(f"/portal/deliveries?webhook={hook_id}")
+    await keep_document(page)
+    skipped = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "no"}}, 202)
+    assert skipped["deliveries"] == 0
+    sent = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship it"}}, 202)
+    assert sent["deliveries"] == 1
+    row = page.get_by_test_id("delivery-row").filter(has_text=sent["id"])
+    await expect(row).to_have_attribute("data-status", "delivered")
+    assert await same_document(page), "the log reloaded the page to show the delivery"
+    await expect(page.get_by_test_id("delivery-row")).to_have_count(1)
+    await tab.audit()
+    await tab.shot("deliveries")
+
+    [received] = [r for r in live_receiver.requests if r.path == "/crm"]
+    signatures, expected = standard_signatures(secret, received)
+    assert signatures == [expected]
+
+    # Open it: the attempt, as the receiver answered it.
+    await row.get_by_test_id("delivery-link").click()
+    await tab.audit()
+    attempt = page.get_by_test_id("attempt")
+    await expect(attempt).to_have_count(1)
+    await expect(attempt.get_by_test_id("attempt-status")).to_have_text("200")
+    await expect(page.get_by_test_id("delivery-status")).to_have_text("delivered")
+    await tab.shot("delivery")
+
+    # The receiver fails: the delivery runs out of attempts; a retry from the page delivers it.
+    live_receiver.default = (500, {}, "receiver is down")
+    try:
+        failing = await live.post(
+            "/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship again"}}, 202
+        )
+        await tab.goto(f"/portal/deliveries?webhook={hook_id}")
+        failed_row = page.get_by_test_id("delivery-row").filter(has_text=failing["id"])
+        await expect(failed_row).to_have_attribute("data-status", "failed")
+        await failed_row.get_by_test_id("delivery-link").click()
+        await tab.audit()
+        await expect(page.get_by_test_id("attempt-status")).to_have_text(["500", "500"])
+        await expect(page.get_by_test_id("attempt-body").first).to_have_text("receiver is down")
+    finally:
+        live_receiver.default = (200, {}, "ok")
+    await page.get_by_test_id("delivery-retry").click()
+    await expect(page.get_by_test_id("delivery-done")).to_be_visible()
+    await tab.audit()
+    await tab.goto(f"/portal/deliveries?webhook={hook_id}")
+    await expect(failed_row).to_have_attribute("data-status", "delivered")
+    await failed_row.get_by_test_id("delivery-link").click()
+    await tab.audit()
+    await expect(page.get_by_test_id("attempt-status")).to_have_text(["500", "500", "200"])
+
+    # Rotate: the new secret is shown once; a reload shows it no more, and it is the one that signs.
+    await tab.goto(f"/portal/webhooks/{hook_id}")
+    await page.get_by_test_id("webhook-rotate").click()
+    rotated = await page.get_by_test_id("secret-value").input_value()
+    assert rotated.startswith("whsec_") and rotated != secret
+    await tab.audit()
+    await page.reload()
+    await tab.audit()
+    await expect(page.get_by_test_id("secret-value")).to_have_count(0)
+    assert rotated not in await page.content()
+    signed = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship 3"}}, 202)
+    assert signed["deliveries"] == 1
+    last = await eventually(lambda: [r for r in live_receiver.requests if b"ship 3" in r.body])
+    signatures, expected = standard_signatures(rotated, last[0])
+    assert signatures[0] == expected  # the old secret's signature may follow during the grace day
