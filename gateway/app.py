@@ -14,6 +14,7 @@ from gateway.api.deps import RUNTIME
 from gateway.api.errors import EXCEPTION_HANDLERS
 from gateway.api.events import EventsController
 from gateway.api.ops import CatalogController, OpsController
+from gateway.api.portal_links import PortalLinksController
 from gateway.api.quota import new_ingest_quota
 from gateway.api.reference import openapi_config, reference_assets
 from gateway.api.responses import document_operations
@@ -23,6 +24,7 @@ from gateway.api.tokens import AuditController, TokensController
 from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
+from gateway.portal import portal_handlers
 from gateway.runtime import Runtime
 from gateway.services.sources import new_source_cache
 from gateway.services.tokens import TokenUsage
@@ -61,6 +63,8 @@ def create_app(
             reference_assets(),
             TokensController,
             AuditController,
+            PortalLinksController,
+            *portal_handlers(),
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},

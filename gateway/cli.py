@@ -22,6 +22,8 @@ from gateway.cli_fleet import deliveries, webhooks
 from gateway.db.engine import make_engine
 from gateway.db.migrate import upgrade
 from gateway.logs import configure_logging
+from gateway.services.errors import Invalid
+from gateway.services.portal_links import DEFAULT_LINK_MINUTES, PortalLinkService, link_path
 from gateway.services.tokens import ROLES, SCOPES, TokenService, hash_token, new_token
 from gateway.settings import Settings, SettingsError
 
@@ -283,6 +285,34 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token id sho
         typer.echo(f"error: no active token {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {token_id}", err=True)
+
+
+@app.command("portal-link")
+def portal_link(
+    company: Annotated[str, typer.Option(help="company (tenant) id the portal opens for")],
+    projects: Annotated[
+        str | None, typer.Option(help="comma-separated project ids: limit the session to these projects")
+    ] = None,
+    minutes: Annotated[int, typer.Option(help="how long the link may be opened, 1 to 60")] = DEFAULT_LINK_MINUTES,
+    user: Annotated[
+        str, typer.Option(help="user id recorded as the creator of what the session makes")
+    ] = "portal",
+) -> None:
+    """Print a single-use portal link (at BLUE_GATEWAY_PUBLIC_URL, else http://HOST:PORT)."""
+    settings = _settings()
+
+    async def run(engine: AsyncEngine) -> str:
+        _, token = await PortalLinkService(engine).create(
+            company, projects=_split(projects), minutes=minutes, user_id=user, created_by="cli"
+        )
+        return token
+
+    try:
+        token = _on_database(run)
+    except Invalid as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    sys.stdout.write(settings.base_url + link_path(token) + "\n")
 
 
 @connectors.command("new")

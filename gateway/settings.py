@@ -83,6 +83,10 @@ class Settings:
     broker_prefix: str = field(
         default="blue_gateway", metadata=_doc("prefix of the broker's list, queue, exchange, stream and subject")
     )
+    public_url: str = field(
+        default="",
+        metadata=_doc("the gateway's address as users open it, for portal links; empty = http://HOST:PORT"),
+    )
     worker_port: int = field(
         default=8081, metadata=_doc("port `worker` serves /healthz, /readyz and /metrics on (0 = none)")
     )
@@ -108,6 +112,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}LOG_FORMAT must be text or json")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", settings.broker_prefix):
             raise SettingsError(f"{PREFIX}BROKER_PREFIX takes 1 to 64 letters, digits, '_' or '-'")
+        if settings.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", settings.public_url):
+            raise SettingsError(
+                f"{PREFIX}PUBLIC_URL must be an http:// or https:// address such as https://hooks.example.com"
+            )
         if not 0 <= settings.worker_port <= 65535:
             raise SettingsError(f"{PREFIX}WORKER_PORT must be from 0 to 65535")
         if not settings.secret_key and not settings.is_sqlite:
@@ -123,6 +131,11 @@ class Settings:
             return RetrySchedule.parse(self.retry_schedule)
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}RETRY_SCHEDULE: {exc}") from None
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the gateway: ``public_url``, else ``http://host:port``."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

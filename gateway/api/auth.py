@@ -21,6 +21,7 @@ __all__ = [
     "hash_token",
     "new_token",
     "new_token_cache",
+    "principal_of",
     "provide_principal",
     "require_ingest_projects",
 ]
@@ -100,8 +101,12 @@ async def provide_principal(request: Request[Any, Any, Any], runtime: Runtime) -
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException(detail="missing bearer token: send 'Authorization: Bearer <token>'")
+    return await principal_of(request, runtime, hash_token(token.strip()))
+
+
+async def principal_of(request: Request[Any, Any, Any], runtime: Runtime, digest: str) -> Principal:
+    """The caller a token's hash stands for (cached a few seconds), or 401 when revoked, unknown or expired."""
     cache: TtlCache[str, Principal | None] = request.app.state.token_cache
-    digest = hash_token(token.strip())
     hit, principal = cache.get(digest)
     if not hit:
         stored = await TokenService(runtime.db, runtime.clock).lookup(digest)

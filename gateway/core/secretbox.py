@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class SecretBox:
             # Any passphrase works: derive a 256-bit key from it.
             key = hashlib.sha256(raw.encode("utf-8")).digest()
         self._aead = AESGCM(key)
+        self._key = key
+
+    def subkey(self, purpose: str) -> bytes:
+        """A 256-bit key for another use (such as signing cookies); it reveals nothing of this one."""
+        return hmac.new(self._key, b"blue-gateway/" + purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> bytes:
         """Ciphertext of ``plaintext`` (never equal to it, different on every call)."""

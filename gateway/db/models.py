@@ -32,6 +32,7 @@ __all__ = [
     "Delivery",
     "Event",
     "Meta",
+    "PortalLink",
     "Source",
     "SourceReceipt",
     "Token",
@@ -195,6 +196,21 @@ class SourceReceipt(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(40))
     at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class PortalLink(Base):
+    """A single-use link that opens a portal session for one company (or some of its projects)."""
+
+    __tablename__ = "portal_links"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    company_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    projects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Meta(Base):
