@@ -28,6 +28,11 @@ from aiohttp import web
 from pytest_asyncio import is_async_test
 
 from tests.conftest import Receiver, free_port, listen
+
+try:
+    from playwright.async_api import expect
+except ImportError:  # the tests skip, saying why (missing_browser)
+    expect = None  # type: ignore[assignment]
 from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
 
 if TYPE_CHECKING:
@@ -74,7 +79,7 @@ async def browser() -> AsyncIterator[Browser]:
     reason = missing_browser()
     if reason is not None:
         pytest.skip(reason)
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import async_playwright
 
     expect.set_options(timeout=WAIT_MS)
     async with async_playwright() as playwright:
@@ -102,15 +107,20 @@ class LiveGateway:
         assert resp.status_code == expect, f"{path}: {resp.status_code} {resp.text}"
         return resp.json()
 
+    async def todo_created(self, auth: dict[str, str], title: str) -> Any:
+        """Post a ``TODO_CREATED`` event with this title through the API; its answer (id, deliveries made)."""
+        event = {"event": "TODO_CREATED", "currentValue": {"title": title}}
+        return await self.post("/v1/events", auth, event, expect=202)
+
     async def get(self, path: str, auth: dict[str, str], **params: Any) -> Any:
         resp = await self.client.get(path, params=params, headers=auth)
         assert resp.status_code == 200, f"{path}: {resp.status_code} {resp.text}"
         return resp.json()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGateway]:
-    """One gateway process per test module; tests keep apart by using companies of their own."""
+    """One gateway process for the browser tests; each test keeps apart by using companies of its own."""
     cwd = tmp_path_factory.mktemp("portal")
     # Two quick attempts, then `failed`: a delivery to a failing receiver settles within a second.
     env = gateway_env(cwd, BLUE_GATEWAY_RETRY_SCHEDULE="0,0.3s")
@@ -130,9 +140,9 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGa
             await asyncio.to_thread(proc.wait)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def live_receiver() -> AsyncIterator[Receiver]:
-    """A real local HTTP receiver for the module's gateway; a test sets ``default`` to make it fail."""
+    """A real local HTTP receiver; a test sets ``default`` to make it fail (and sets it back)."""
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
@@ -216,6 +226,26 @@ class Tab:
         violations = [v for v in violations if v["id"] not in (known or {})]
         assert violations == [], f"axe-core on {path}: {violations}"
 
+    async def fetch(
+        self, path: str, *, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, str]:
+        """A request from the page itself (its cookies, its origin): GET, or POST of ``form``; status and text."""
+        return tuple(  # type: ignore[return-value]
+            await self.page.evaluate(
+                """async ([path, form, headers]) => {
+                    const init = {headers: headers || {}, redirect: 'manual'};
+                    if (form) { init.method = 'POST'; init.body = new URLSearchParams(form); }
+                    const answer = await fetch(path, init);
+                    return [answer.status, await answer.text()];
+                }""",
+                [path, dict(form) if form is not None else None, dict(headers or {})],
+            )
+        )
+
+    async def csrf(self) -> str:
+        """The session's CSRF token, as the page's forms carry it."""
+        return await self.page.locator("input[name=_csrf]").first.input_value()
+
     def refuse(self, path: str, status: int) -> None:
         """The test expects ``path`` to answer ``status``: the console error Chromium logs for it is no fault."""
         self.watch.refusals.add((path, status))
@@ -278,3 +308,12 @@ async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]
         await tab.context.close()
         problems += tab.watch.problems()
     assert problems == [], "\n".join(problems)
+
+
+async def sign_in_with_link(tabs: TabFactory, live: LiveGateway, auth: dict[str, str], **link: Any) -> Tab:
+    """A new tab signed in through a fresh portal link of the token's company."""
+    made = await live.post("/v1/portal/links", auth, link)
+    tab = await tabs()
+    await tab.goto(made["url"])
+    await expect(tab.page.get_by_test_id("signout")).to_be_visible()
+    return tab

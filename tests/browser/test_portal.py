@@ -9,21 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
 
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import LiveGateway, Tab, TabFactory
+from tests.browser.conftest import LiveGateway, TabFactory, sign_in_with_link
 from tests.conftest import Captured, Receiver, eventually
-
-
-async def sign_in_with_link(tabs: TabFactory, live: LiveGateway, auth: dict[str, str], **link: Any) -> Tab:
-    """A new tab signed in through a fresh portal link of the token's company."""
-    made = await live.post("/v1/portal/links", auth, link)
-    tab = await tabs()
-    await tab.goto(made["url"])
-    await expect(tab.page.get_by_test_id("signout")).to_be_visible()
-    return tab
 
 
 def standard_signatures(secret: str, request: Captured) -> tuple[list[str], str]:
@@ -79,9 +69,9 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     # The log is open when the events arrive: the filtered-out one makes no delivery, the other appears.
     await tab.goto(f"/portal/deliveries?webhook={hook_id}")
     await keep_document(page)
-    skipped = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "no"}}, 202)
+    skipped = await live.todo_created(auth, "no")
     assert skipped["deliveries"] == 0
-    sent = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship it"}}, 202)
+    sent = await live.todo_created(auth, "ship it")
     assert sent["deliveries"] == 1
     row = page.get_by_test_id("delivery-row").filter(has_text=sent["id"])
     await expect(row).to_have_attribute("data-status", "delivered")
@@ -106,9 +96,7 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     # The receiver fails: the delivery runs out of attempts; a retry from the page delivers it.
     live_receiver.default = (500, {}, "receiver is down")
     try:
-        failing = await live.post(
-            "/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship again"}}, 202
-        )
+        failing = await live.todo_created(auth, "ship again")
         await tab.goto(f"/portal/deliveries?webhook={hook_id}")
         failed_row = page.get_by_test_id("delivery-row").filter(has_text=failing["id"])
         await expect(failed_row).to_have_attribute("data-status", "failed")
@@ -137,7 +125,7 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     await tab.audit()
     await expect(page.get_by_test_id("secret-value")).to_have_count(0)
     assert rotated not in await page.content()
-    signed = await live.post("/v1/events", auth, {"event": "TODO_CREATED", "currentValue": {"title": "ship 3"}}, 202)
+    signed = await live.todo_created(auth, "ship 3")
     assert signed["deliveries"] == 1
     last = await eventually(lambda: [r for r in live_receiver.requests if b"ship 3" in r.body])
     signatures, expected = standard_signatures(rotated, last[0])

@@ -1,0 +1,177 @@
+"""Who gets into the portal and what they see: links are single-use and expire, companies stay apart, forms need
+their CSRF token, a pasted token signs in and sign-out ends the session."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import LiveGateway, Tab, TabFactory, sign_in_with_link
+from tests.conftest import Receiver, eventually
+
+# Every page a signed-in company can open from the navigation.
+LIST_PAGES = ("/portal/webhooks", "/portal/webhooks/new", "/portal/deliveries")
+
+
+async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
+    tabs: TabFactory, live: LiveGateway, live_receiver: Receiver
+) -> None:
+    first = await live.token("iso-first")
+    hook = await live.post(
+        "/v1/webhooks",
+        first,
+        {"name": "first-co-hook", "url": f"{live_receiver.url}/first-co-target", "events": ["TODO_CREATED"]},
+    )
+    event = await live.todo_created(first, "first-co-todo")
+
+    async def delivered() -> list[dict[str, str]]:
+        found = (await live.get("/v1/deliveries", first, eventId=event["id"], status="delivered"))["data"]
+        return list(found)
+
+    [delivery] = await eventually(delivered)
+    source = await live.post("/v1/sources", first, {"name": "first-co-source", "secret": "blue-secret"})
+    theirs = [hook["id"], "first-co-hook", "first-co-target", event["id"], delivery["id"], source["id"]]
+    theirs += ["first-co-source", "first-co-todo"]
+
+    second = await live.token("iso-second")
+    await live.post("/v1/webhooks", second, {"name": "second-co-hook", "url": f"{live_receiver.url}/second-co"})
+    await live.todo_created(second, "second-co-todo")
+    tab = await sign_in_with_link(tabs, live, second)
+    for path in LIST_PAGES:
+        await tab.goto(path)
+    await expect(tab.page.get_by_test_id("webhook-row")).to_have_count(0)  # the new-webhook form has none
+    await tab.goto("/portal/webhooks")
+    await expect(tab.page.get_by_test_id("webhook-row")).to_have_count(1)
+
+    # The first company's objects, opened by their addresses, are unknown here.
+    for path in (
+        f"/portal/webhooks/{hook['id']}",
+        f"/portal/webhooks/{hook['id']}/secret",
+        f"/portal/deliveries/{delivery['id']}",
+    ):
+        tab.refuse(path, 404)
+        answer = await tab.goto(path)
+        assert answer is not None and answer.status == 404, path
+    # So are the fragments the pages load, and every action, even with the session's CSRF token.
+    token = await tab.csrf()
+    form = {"_csrf": token, "url": "http://127.0.0.1:9/x", "event": "TODO_CREATED"}
+    rows = await tab.fetch(f"/portal/deliveries/rows?webhook={hook['id']}&event_id={event['id']}")
+    assert rows[0] == 200 and "deliveries-empty" in rows[1]
+    for action in (
+        f"/portal/webhooks/{hook['id']}",
+        f"/portal/webhooks/{hook['id']}/disable",
+        f"/portal/webhooks/{hook['id']}/rotate-secret",
+        f"/portal/webhooks/{hook['id']}/test",
+        f"/portal/webhooks/{hook['id']}/delete",
+        f"/portal/deliveries/{delivery['id']}/retry",
+    ):
+        tab.refuse(action, 404)
+        status, _ = await tab.fetch(action, form=form)
+        assert status == 404, action
+    recover = await tab.fetch(
+        "/portal/deliveries/recover", form={"_csrf": token, "webhook": hook["id"], "since": "2020-01-01T00:00:00"}
+    )
+    tab.refuse("/portal/deliveries/recover", recover[0])
+    assert recover[0] == 404
+
+    # Nothing the browser was sent names them, and nothing of theirs changed.
+    for response in tab.responses:
+        if not 300 <= response.status < 400:
+            body = await response.text()
+            leaked = [name for name in theirs if name in body]
+            assert leaked == [], f"{response.url} shows {leaked}"
+    after = await live.get(f"/v1/webhooks/{hook['id']}", first)
+    assert after["enabled"] and after["updatedAt"] == hook["updatedAt"]
+    assert (await live.get(f"/v1/deliveries/{delivery['id']}", first))["status"] == "delivered"
+
+
+async def test_a_portal_link_opens_once_and_not_after_it_expires(tabs: TabFactory, live: LiveGateway) -> None:
+    auth = await live.token("links-co")
+    link = (await live.post("/v1/portal/links", auth, {}))["url"]
+    first = await tabs()
+    await first.goto(link)
+    await expect(first.page.get_by_test_id("session-company")).to_contain_text("links-co")
+
+    again = await tabs()
+    await refused(again, link, "used")
+
+    stale = (await live.post("/v1/portal/links", auth, {"expiresInMinutes": 1}))["url"]
+    await asyncio.to_thread(expire_links, live, "links-co")
+    late = await tabs()
+    await refused(late, stale, "expired")
+
+    unknown = await tabs()
+    await refused(unknown, link.rsplit("/", 1)[0] + "/bgp_not-a-link", "")
+
+
+async def refused(tab: Tab, link: str, reason: str) -> None:
+    """Opening ``link`` answers a page saying it cannot be used, and no session."""
+    path = link.removeprefix(tab.base)
+    tab.refuse(path, 410)
+    tab.refuse(path, 404)
+    answer = await tab.goto(link)
+    assert answer is not None and answer.status in (404, 410), answer and answer.status
+    await expect(tab.page.get_by_test_id("signout")).to_have_count(0)
+    if reason:
+        await expect(tab.page.locator("main")).to_contain_text(reason)
+    assert not [c for c in await tab.context.cookies() if c["name"] == "bgp_session"]
+    await tab.goto("/portal/webhooks")
+    await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
+
+
+def expire_links(live: LiveGateway, company: str) -> None:
+    """Move the company's unused links' expiry into the past, as the passing of their minutes would."""
+    with sqlite3.connect(live.cwd / "gateway.db", timeout=30) as db:
+        changed = db.execute(
+            "UPDATE portal_links SET expires_at = ? WHERE company_id = ? AND used_at IS NULL",
+            (time.time() - 1, company),
+        ).rowcount
+    assert changed == 1
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused(tabs: TabFactory, live: LiveGateway) -> None:
+    auth = await live.token("csrf-co")
+    tab = await sign_in_with_link(tabs, live, auth)
+    await tab.goto("/portal/webhooks/new")
+    form = {"name": "forged", "url": "http://127.0.0.1:9/forged", "connector": "webhook"}
+
+    tab.refuse("/portal/webhooks/new", 403)
+    for headers in ({}, {"X-CSRF-Token": "not-the-token"}):
+        status, body = await tab.fetch("/portal/webhooks/new", form=form, headers=headers)
+        assert status == 403 and "CSRF" in body
+    assert (await live.get("/v1/webhooks", auth))["data"] == []
+
+    # The same form with the page's token is taken: the token was all that was missing.
+    status, _ = await tab.fetch("/portal/webhooks/new", form={**form, "_csrf": await tab.csrf()})
+    assert status in (201, 303)
+    [made] = (await live.get("/v1/webhooks", auth))["data"]
+    assert made["name"] == "forged"
+
+
+async def test_a_pasted_token_signs_in_and_sign_out_ends_the_session(tabs: TabFactory, live: LiveGateway) -> None:
+    auth = await live.token("token-co")
+    tab = await tabs()
+    await tab.goto("/")
+    await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
+    await tab.audit()
+    await tab.shot("signin")
+
+    tab.refuse("/portal/signin", 401)
+    await tab.page.get_by_label("API token").fill("bg_not-a-token")
+    await tab.page.get_by_test_id("signin-submit").click()
+    await expect(tab.page.get_by_test_id("signin-error")).to_be_visible()
+    await tab.audit()
+
+    await tab.page.get_by_label("API token").fill(auth["Authorization"].removeprefix("Bearer "))
+    await tab.page.get_by_test_id("signin-submit").click()
+    await expect(tab.page.get_by_test_id("session-company")).to_contain_text("token-co")
+    await tab.audit()
+
+    await tab.page.get_by_test_id("signout").click()
+    await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
+    await tab.audit()
+    await tab.goto("/portal/deliveries")
+    await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
