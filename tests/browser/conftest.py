@@ -194,9 +194,12 @@ class Tab:
     responses: list[Response] = field(default_factory=list)
 
     async def goto(self, path: str, *, audit: bool = True) -> Response | None:
-        """Open ``path`` (or a full address) on the gateway; check the page with axe-core unless told not to."""
+        """Open ``path`` (or a full address) on the gateway, and check it with axe-core the first time it opens.
+
+        A page whose state a test changes (an error shown, a new row) is checked again by calling ``audit``.
+        """
         response = await self.page.goto(path if "://" in path else self.base + path)
-        if audit:
+        if audit and urlsplit(self.page.url).path not in self.watch.audited:
             await self.audit()
         return response
 

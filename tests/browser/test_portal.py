@@ -115,6 +115,10 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     await tab.audit()
     await expect(page.get_by_test_id("attempt-status")).to_have_text(["500", "500", "200"])
 
+    await tab.goto("/portal/webhooks")
+    await expect(page.get_by_test_id("webhook-row")).to_have_count(1)
+    await tab.shot("webhooks")
+
     # Rotate: the new secret is shown once; a reload shows it no more, and it is the one that signs.
     await tab.goto(f"/portal/webhooks/{hook_id}")
     await page.get_by_test_id("webhook-rotate").click()
