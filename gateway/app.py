@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.exceptions import NotFoundException
 
 from gateway.api.auth import new_token_cache
 from gateway.api.body import GatewayRequest
@@ -25,6 +26,7 @@ from gateway.api.webhook_actions import WebhookActionsController
 from gateway.api.webhooks import WebhooksController
 from gateway.api.zapier import ZapierController
 from gateway.portal import portal_handlers
+from gateway.portal.errors import portal_or_api_not_found
 from gateway.runtime import Runtime
 from gateway.services.sources import new_source_cache
 from gateway.services.tokens import TokenUsage
@@ -68,7 +70,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         dependencies={"runtime": RUNTIME},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: portal_or_api_not_found},
         request_max_body_size=settings.max_body_bytes,
         request_class=GatewayRequest,  # every JSON body is checked against the input limits once, here
         openapi_config=openapi_config(),

@@ -17,9 +17,12 @@ from litestar.static_files import create_static_files_router
 
 from gateway.portal.deliveries import DeliveryPages
 from gateway.portal.errors import PORTAL_EXCEPTION_HANDLERS
+from gateway.portal.events import EventPages
 from gateway.portal.render import STATIC_PATH
 from gateway.portal.session import csrf_guard, provide_portal_principal
 from gateway.portal.signin import SignInController, SignOutController
+from gateway.portal.sources import SourcePages
+from gateway.portal.template_editor import TemplateEditor
 from gateway.portal.webhooks import WebhookPages
 
 __all__ = ["portal_handlers"]
@@ -37,7 +40,7 @@ def portal_handlers() -> list[Any]:
     """Everything the portal serves: its pages, its static files and the redirect from ``/``."""
     signed_in = Router(
         path="/",
-        route_handlers=[SignOutController, WebhookPages, DeliveryPages],
+        route_handlers=[SignOutController, WebhookPages, TemplateEditor, DeliveryPages, SourcePages, EventPages],
         dependencies={"principal": Provide(provide_portal_principal)},
         guards=[csrf_guard],
         exception_handlers=PORTAL_EXCEPTION_HANDLERS,

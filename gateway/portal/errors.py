@@ -7,15 +7,16 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from gateway.api.errors import EXCEPTION_HANDLERS as API_HANDLERS
 from gateway.db.groupcommit import DatabaseUnavailable
 from gateway.portal.render import page, redirect
 from gateway.portal.session import SignInRequired
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 
-__all__ = ["PORTAL_EXCEPTION_HANDLERS", "problem"]
+__all__ = ["PORTAL_EXCEPTION_HANDLERS", "portal_or_api_not_found", "problem"]
 
 log = logging.getLogger("gateway.portal")
 
@@ -81,3 +82,11 @@ PORTAL_EXCEPTION_HANDLERS: dict[Any, Any] = {
     OSError: _unavailable,
     Exception: _internal,
 }
+
+
+def portal_or_api_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """An address that matches no route: a portal page under ``/portal``, the API's JSON error elsewhere."""
+    if request.url.path == "/portal" or request.url.path.startswith("/portal/"):
+        return problem(request, 404, "There is no such page in the portal.")
+    answer: Response[Any] = API_HANDLERS[Exception](request, exc)
+    return answer

@@ -21,6 +21,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from gateway.api.auth import Principal, principal_of
+from gateway.core.secretbox import SecretUnreadable
 from gateway.runtime import Runtime
 from gateway.services.portal_links import PortalLinkRecord
 
@@ -34,10 +35,13 @@ __all__ = [
     "SignInRequired",
     "check_csrf",
     "clear_cookies",
+    "clear_flash",
     "csrf_cookie",
     "csrf_guard",
+    "flash_cookie",
     "link_session",
     "provide_portal_principal",
+    "read_flash",
     "read_session",
     "session_cookie",
     "token_session",
@@ -236,3 +240,45 @@ async def csrf_guard(connection: Any, _: Any) -> None:
     if session is None:
         raise SignInRequired("sign in again: the session has ended")
     await check_csrf(request, session.csrf)
+
+
+FLASH_COOKIE: Final = "bgp_secret"
+
+
+def _flash_path(webhook_id: str) -> str:
+    return f"/portal/webhooks/{webhook_id}/secret"
+
+
+def flash_cookie(
+    request: Request[Any, Any, Any], runtime: Runtime, webhook_id: str, what: str, secret: str
+) -> Cookie:
+    """A new secret on its way to the one page that shows it: encrypted, HttpOnly, a minute, that path only."""
+    blob = runtime.secretbox.encrypt(json.dumps([webhook_id, what, secret]))
+    return Cookie(
+        key=FLASH_COOKIE,
+        value=_b64(blob),
+        path=_flash_path(webhook_id),
+        max_age=60,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, runtime),
+    )
+
+
+def read_flash(request: Request[Any, Any, Any], runtime: Runtime, webhook_id: str) -> tuple[str, str | None]:
+    """``(what, secret)`` carried for this webhook (``created`` or ``rotated``), or ``("", None)``."""
+    value = request.cookies.get(FLASH_COOKIE)
+    if not value:
+        return "", None
+    try:
+        hook, what, secret = json.loads(runtime.secretbox.decrypt(_unb64(value)))
+    except (SecretUnreadable, ValueError, TypeError):
+        return "", None
+    return (str(what), str(secret)) if hook == webhook_id else ("", None)
+
+
+def clear_flash(webhook_id: str) -> Cookie:
+    """Removes the one-time secret cookie."""
+    return Cookie(
+        key=FLASH_COOKIE, value="", path=_flash_path(webhook_id), max_age=0, httponly=True, samesite="strict"
+    )

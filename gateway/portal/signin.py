@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import Parameter
 
 from gateway.api.auth import Principal, principal_of
 from gateway.portal.errors import problem
@@ -70,15 +71,25 @@ class SignInController(Controller):
         return redirect(request, HOME, cookies=[session_cookie(request, runtime, session)])
 
     @get("/links/{token:str}", name="portal-link")
-    async def open_link(self, request: Request[Any, Any, Any], runtime: Runtime, token: str) -> Response[str]:
-        """Open the portal with a single-use link: a session for the link's company or projects."""
+    async def open_link(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        token: str,
+        next_page: str = Parameter(default="", query="next"),
+    ) -> Response[str]:
+        """Open the portal with a single-use link: a session for the link's company or projects.
+
+        ``?next=/portal/...`` lands on that page instead of the webhooks (only portal pages: no open redirect).
+        """
         try:
             link = await PortalLinkService(runtime.db, runtime.clock).redeem(token)
         except LinkRefused as exc:
             status, detail = REFUSALS[exc.reason]
             return problem(request, status, detail)
         session = link_session(link, runtime.clock())
-        return redirect(request, HOME, cookies=[session_cookie(request, runtime, session)])
+        landing = next_page if _portal_page(next_page) else HOME
+        return redirect(request, landing, cookies=[session_cookie(request, runtime, session)])
 
     @staticmethod
     def _form(
@@ -95,6 +106,15 @@ class SignInController(Controller):
             signin_csrf=nonce,
             cookies=[csrf_cookie(request, runtime, nonce)],
         )
+
+
+def _portal_page(path: str) -> bool:
+    return (
+        path.startswith("/portal/")
+        and len(path) <= 500
+        and not any(c in path for c in "\\\r\n")
+        and "//" not in path
+    )
 
 
 class SignOutController(Controller):

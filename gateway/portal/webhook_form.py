@@ -69,6 +69,7 @@ class WebhookForm:
     projects: str = ""
     filter_mode: str = "all"
     conditions: list[Condition] = field(default_factory=list)
+    filter_json: str = ""
     signing: list[str] = field(default_factory=lambda: ["blue", "standard"])
     header_names: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +78,7 @@ class WebhookForm:
     def of(cls, record: WebhookRecord) -> WebhookForm:
         """The form of a stored webhook (header values are never shown)."""
         mode, conditions = _conditions_of(record.filter)
+        flat = _flat(record.filter)
         return cls(
             name=record.name,
             url=record.url,
@@ -84,7 +86,8 @@ class WebhookForm:
             events=list(record.events),
             projects=", ".join(record.project_ids),
             filter_mode=mode,
-            conditions=conditions,
+            conditions=conditions if flat else [],
+            filter_json="" if flat else json.dumps(record.filter, indent=2),
             signing=list(record.signing),
             header_names=list(record.header_names),
             options={k: v for k, v in record.options.items() if not k.startswith("_")},
@@ -143,6 +146,18 @@ def _conditions_of(spec: dict[str, Any] | None) -> tuple[str, list[Condition]]:
     return mode, rows
 
 
+def _flat(spec: dict[str, Any] | None) -> bool:
+    """Can the builder show this filter: nothing, or one all/any group of plain conditions?"""
+    if not spec:
+        return True
+    if set(spec) - {"all", "any"} or len(spec) != 1:
+        return False
+    children = next(iter(spec.values()))
+    return isinstance(children, list) and all(
+        isinstance(c, dict) and set(c) <= {"path", "op", "value"} and "path" in c for c in children
+    )
+
+
 def _value(op: str, text: str) -> Any:
     """A condition's value: JSON when it reads as JSON (numbers, lists, true), else the text itself."""
     text = text.strip()
@@ -159,6 +174,15 @@ def _value(op: str, text: str) -> Any:
 
 
 def _filter(form: FormMultiDict) -> tuple[str, list[Condition], dict[str, Any] | None]:
+    raw = str(form.get("filter_json") or "").strip()
+    if raw:
+        try:
+            spec = json.loads(raw)
+        except ValueError as exc:
+            raise Invalid("filter", f"the JSON filter is not JSON: {exc}") from None
+        if not isinstance(spec, dict):
+            raise Invalid("filter", 'the JSON filter must be an object such as {"all": [...]}')
+        return "all", [], spec or None
     mode = str(form.get("filter_mode") or "all")
     if mode not in ("all", "any"):
         raise Invalid("filter", "choose all or any")
@@ -225,6 +249,7 @@ def parse_webhook_form(
         "projectIds": [p.strip() for p in shown.projects.split(",") if p.strip()],
         "signing": shown.signing,
     }
+    shown.filter_json = str(form.get("filter_json") or "")
     shown.filter_mode, shown.conditions, fields["filter"] = _filter(form)
     schema = schemas.get(shown.connector)
     if schema is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from gateway.api.auth import Principal
 from gateway.api.webhook_schema import WebhookCreate, WebhookPatch
 from gateway.api.webhooks import WEBHOOKS
 from gateway.portal.render import page, redirect
+from gateway.portal.session import clear_flash, flash_cookie, read_flash
 from gateway.portal.webhook_form import (
     FILTER_OPS,
     SIGNING,
@@ -102,16 +104,7 @@ class WebhookPages(Controller):
             record, secret = await webhooks.create(principal, _checked(fields, WebhookCreate))
         except Invalid as exc:
             return self._form(request, runtime, principal, _kept(shown, form), None, error=exc, status=422)
-        return page(
-            request,
-            "secret.html",
-            status=201,
-            principal=principal,
-            title="Webhook created",
-            hook=record,
-            secret=secret,
-            created=True,
-        )
+        return _show_secret(request, runtime, record, secret, "created")
 
     @get("/options", name="portal-webhook-options")
     async def options_fragment(
@@ -123,11 +116,12 @@ class WebhookPages(Controller):
         return page(request, "webhook_options.html", principal=principal, option_fields=fields, connector=chosen)
 
     @get("/condition", name="portal-webhook-condition")
-    async def condition_fragment(
-        self, request: Request[Any, Any, Any], principal: Principal, n: int = 0
-    ) -> Response[str]:
-        """One more empty row of the filter builder."""
-        return page(request, "webhook_condition.html", principal=principal, cond=Condition(), i=n, ops=FILTER_OPS)
+    async def condition_fragment(self, request: Request[Any, Any, Any], principal: Principal) -> Response[str]:
+        """One more empty row of the filter builder (its ids are new, so rows never share one)."""
+        row_id = "n" + secrets.token_hex(4)
+        return page(
+            request, "webhook_condition.html", principal=principal, cond=Condition(), i=row_id, ops=FILTER_OPS
+        )
 
     @get("/{webhook_id:str}", name="portal-webhook")
     async def edit_page(
@@ -191,18 +185,38 @@ class WebhookPages(Controller):
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200)
     async def rotate_secret(
-        self, request: Request[Any, Any, Any], principal: Principal, webhooks: WebhookService, webhook_id: str
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        principal: Principal,
+        webhooks: WebhookService,
+        webhook_id: str,
     ) -> Response[str]:
         """A new secret, shown this once; the old one keeps signing for a day."""
         record, secret = await WebhookActions(webhooks).rotate_secret(principal, webhook_id, 86400)
+        return _show_secret(request, runtime, record, secret, "rotated")
+
+    @get("/{webhook_id:str}/secret", name="portal-webhook-secret")
+    async def secret_page(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        principal: Principal,
+        webhooks: WebhookService,
+        webhook_id: str,
+    ) -> Response[str]:
+        """The secret just made, shown once: the one-time cookie that carried it is removed by this answer."""
+        record = await webhooks.get(principal, webhook_id)
+        what, secret = read_flash(request, runtime, record.id)
         return page(
             request,
             "secret.html",
             principal=principal,
-            title="New signing secret",
+            title="Webhook created" if what == "created" else "Signing secret",
             hook=record,
             secret=secret,
-            created=False,
+            created=what == "created",
+            cookies=[clear_flash(record.id)],
         )
 
     @post("/{webhook_id:str}/delete", status_code=200)
@@ -243,6 +257,14 @@ class WebhookPages(Controller):
             signing=SIGNING,
             ops=FILTER_OPS,
         )
+
+
+def _show_secret(
+    request: Request[Any, Any, Any], runtime: Runtime, record: WebhookRecord, secret: str, what: str
+) -> Response[str]:
+    """Post/redirect/get: the secret travels once, encrypted, to the page that shows it; a reload shows nothing."""
+    cookie = flash_cookie(request, runtime, record.id, what, secret)
+    return redirect(request, f"/portal/webhooks/{record.id}/secret", cookies=[cookie])
 
 
 def _kept(shown: WebhookForm, form: FormMultiDict) -> WebhookForm:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, select
 
-from gateway.db.models import Delivery, Event, record_fields, table
+from gateway.db.models import Delivery, Event, SourceReceipt, record_fields, table
 from gateway.services.deliveries import Caller, DeliveryRecord, visible_webhooks
 from gateway.services.errors import NotFound
 
@@ -104,3 +104,17 @@ class EventLog:
                 stmt = stmt.where(Delivery.webhook_id.in_(sorted(webhooks)))
             deliveries = [DeliveryRecord.from_row(r) for r in await conn.execute(stmt.order_by(Delivery.id))]
         return EventRecord.from_row(row), deliveries
+
+    async def received_by(self, caller: Caller, source_id: str, limit: int) -> list[EventRecord]:
+        """The events a source received lately (its receipts are kept a day), newest first."""
+        e, r = table(Event).c, table(SourceReceipt).c
+        stmt = (
+            select(table(Event))
+            .join(table(SourceReceipt), r.event_id == e.id)
+            .where(r.source_id == source_id, e.company_id == caller.company_id)
+            .order_by(r.at.desc())
+            .limit(limit)
+        )
+        async with self._runtime.db.connect() as conn:
+            rows = await conn.execute(stmt)
+            return [EventRecord.from_row(row) for row in rows if _sees(caller, row.project_id)]

@@ -175,3 +175,17 @@ def test_jsonpath_refuses_regexes_and_huge_paths_for_filters_and_templates() -> 
         compile_filter({"path": "$" + ".a" * 600, "op": "exists"})
     with pytest.raises(TemplateError, match="not allowed"):
         compile_template({"fields": {"x": regex_path}})
+
+
+def test_a_public_url_must_be_an_http_address() -> None:
+    from gateway.settings import Settings, SettingsError
+
+    assert Settings.from_env({"BLUE_GATEWAY_PUBLIC_URL": "https://hooks.example.com/"}).base_url == (
+        "https://hooks.example.com"
+    )
+    assert Settings.from_env({"BLUE_GATEWAY_HOST": "10.0.0.2", "BLUE_GATEWAY_PORT": "9000"}).base_url == (
+        "http://10.0.0.2:9000"
+    )
+    for bad in ("hooks.example.com", "ftp://x", "https://a b"):
+        with pytest.raises(SettingsError, match="PUBLIC_URL"):
+            Settings.from_env({"BLUE_GATEWAY_PUBLIC_URL": bad})
