@@ -191,7 +191,8 @@ class Tab:
     watch: Watch
     base: str
 
-    responses: list[Response] = field(default_factory=list)
+    # What the gateway answered, read as it arrived (a body is gone once the page navigates away).
+    answers: list[asyncio.Task[tuple[str, int, str]]] = field(default_factory=list)
 
     async def goto(self, path: str, *, audit: bool = True) -> Response | None:
         """Open ``path`` (or a full address) on the gateway, and check it with axe-core the first time it opens.
@@ -232,7 +233,10 @@ class Tab:
     async def fetch(
         self, path: str, *, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, str]:
-        """A request from the page itself (its cookies, its origin): GET, or POST of ``form``; status and text."""
+        """A request from the page itself (its cookies, its origin): GET, or POST of ``form``; status and text.
+
+        Redirects are not followed, and the browser hides their status: a redirect answers status 0 here.
+        """
         return tuple(  # type: ignore[return-value]
             await self.page.evaluate(
                 """async ([path, form, headers]) => {
@@ -244,6 +248,10 @@ class Tab:
                 [path, dict(form) if form is not None else None, dict(headers or {})],
             )
         )
+
+    async def received(self) -> list[tuple[str, int, str]]:
+        """Every answer this tab got so far: address, status and text (empty for a redirect)."""
+        return list(await asyncio.gather(*self.answers))
 
     async def csrf(self) -> str:
         """The session's CSRF token, as the page's forms carry it."""
@@ -259,6 +267,12 @@ class Tab:
             return
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled", caret="hide")
+
+
+async def _read(response: Response) -> tuple[str, int, str]:
+    if 300 <= response.status < 400:
+        return response.url, response.status, ""
+    return response.url, response.status, (await response.body()).decode("utf-8", "replace")
 
 
 TabFactory = Callable[[], Awaitable[Tab]]
@@ -287,7 +301,7 @@ async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]
                 watch.errors.append((message.text, message.location.get("url", "")))
 
         def document(response: Response) -> None:
-            tab.responses.append(response)
+            tab.answers.append(asyncio.ensure_future(_read(response)))
             request = response.request
             if (
                 request.resource_type == "document"
