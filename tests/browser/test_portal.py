@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from playwright.async_api import Page, expect
 
@@ -59,12 +60,40 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     secret = await page.get_by_test_id("secret-value").input_value()
     assert secret.startswith("whsec_")
     await tab.audit()
-    await page.get_by_test_id("secret-continue").click()
-    hook_id = (await page.get_by_test_id("webhook-id").inner_text()).strip()
-    await tab.audit()
     [saved] = (await live.get("/v1/webhooks", auth))["data"]
-    assert saved["id"] == hook_id and saved["events"] == ["TODO_CREATED"] and saved["secret"] is None
+    hook_id = saved["id"]
+    assert saved["events"] == ["TODO_CREATED"] and saved["secret"] is None
     assert saved["filter"] == {"all": [{"path": "$.currentValue.title", "op": "contains", "value": "ship"}]}
+
+    # Its template: previewed as it is typed, an error shown at its line and column, every type tried.
+    await page.get_by_test_id("secret-template").click()
+    await tab.audit()
+    await page.get_by_test_id("template-mode-jinja").check()
+    await page.get_by_label("Render against").select_option("type:TODO_CREATED")
+    body = page.get_by_label("Body template (Jinja)")
+    await body.fill('{"title": {{ currentValue.title | tojson }},\n "kind": {{ event | tojson }')
+    await expect(page.get_by_test_id("preview-error-position")).to_have_text(re.compile(r"\(line 2, column \d+\)"))
+    await tab.audit()
+    await body.fill('{"title": {{ currentValue.title.upper() | tojson }}, "kind": {{ event | tojson }}}')
+    preview = page.get_by_test_id("preview-body")
+    await expect(preview).to_contain_text('"kind": "TODO_CREATED"')
+    await expect(page.get_by_test_id("preview-headers")).to_contain_text("webhook-signature: v1,")
+    await page.get_by_test_id("template-render-all").click()
+    rows = page.get_by_test_id("render-all-row")
+    catalog = await live.get("/v1/event-types", auth)
+    await expect(rows).to_have_count(len(catalog))
+    # A delete has no current value: this template only breaks there, and the check says so.
+    await expect(rows.and_(page.locator("[data-event=TODO_DELETED]"))).to_have_attribute("data-ok", "false")
+    await expect(rows.and_(page.locator("[data-event=TODO_CREATED]"))).to_have_attribute("data-ok", "true")
+    await tab.audit()
+    await tab.shot("template")
+    await body.fill('{"title": {{ currentValue.title | tojson }}, "kind": {{ event | tojson }}}')
+    await expect(preview).to_contain_text('"kind": "TODO_CREATED"')
+    await page.get_by_test_id("template-save").click()
+    await expect(page.get_by_test_id("template-done")).to_be_visible()
+    await tab.audit()
+    template = (await live.get(f"/v1/webhooks/{hook_id}", auth))["template"]
+    assert template["body"] == '{"title": {{ currentValue.title | tojson }}, "kind": {{ event | tojson }}}'
 
     # The log is open when the events arrive: the filtered-out one makes no delivery, the other appears.
     await tab.goto(f"/portal/deliveries?webhook={hook_id}")
@@ -81,6 +110,7 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     await tab.shot("deliveries")
 
     [received] = [r for r in live_receiver.requests if r.path == "/crm"]
+    assert received.json() == {"title": "ship it", "kind": "TODO_CREATED"}
     signatures, expected = standard_signatures(secret, received)
     assert signatures == [expected]
 
