@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 
 from playwright.async_api import Page, expect
@@ -164,3 +165,61 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     last = await eventually(lambda: [r for r in live_receiver.requests if b"ship 3" in r.body])
     signatures, expected = standard_signatures(rotated, last[0])
     assert signatures[0] == expected  # the old secret's signature may follow during the grace day
+
+
+async def test_a_source_made_in_the_portal_receives_blue_and_the_events_show_their_deliveries(
+    tabs: TabFactory, live: LiveGateway, live_receiver: Receiver
+) -> None:
+    auth = await live.token("source-co")
+    await live.post("/v1/webhooks", auth, {"name": "all todos", "url": f"{live_receiver.url}/source-co"})
+    tab = await sign_in_with_link(tabs, live, auth)
+    page = tab.page
+
+    await page.get_by_test_id("nav-sources").click()
+    await tab.audit()
+    await page.get_by_test_id("source-new").click()
+    await tab.audit()
+    await page.get_by_label("Name", exact=True).fill("Blue workspace")
+    await page.get_by_test_id("source-secret").fill("blue-webhook-secret")
+    await page.get_by_test_id("source-save").click()
+    await expect(page.get_by_test_id("source-received-empty")).to_be_visible()
+    await tab.audit()
+    ingest_url = await page.get_by_test_id("source-ingest-url").input_value()
+    assert ingest_url.startswith(live.url + "/v1/sources/") and ingest_url.endswith("/events")
+
+    # Blue delivers to the URL the page showed, signed with the secret typed into it.
+    delivery = {
+        "event": "TODO_CREATED",
+        "webhook": {"id": "blue-hook"},
+        "previousValue": None,
+        "currentValue": {"id": "todo-1", "title": "from Blue"},
+    }
+    body = json.dumps(delivery).encode()
+    signature = hmac.new(b"blue-webhook-secret", body, hashlib.sha256).hexdigest()
+    answer = await live.client.post(ingest_url, content=body, headers={"X-Signature": signature})
+    assert answer.status_code in (200, 202), answer.text
+    event_id = answer.json()["id"]
+
+    async def delivered() -> bool:
+        found = await live.get("/v1/deliveries", auth, eventId=event_id, status="delivered")
+        return bool(found["data"])
+
+    await eventually(delivered)  # the event page shows the delivery as it is when the page opens
+
+    await page.reload()
+    row = page.get_by_test_id("source-event-row")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text(event_id)
+    await tab.audit()
+    await tab.shot("sources")
+
+    await page.get_by_test_id("nav-events").click()
+    await expect(page.get_by_test_id("event-row")).to_have_count(1)
+    await tab.audit()
+    await tab.shot("events")
+    await page.get_by_test_id("event-link").click()
+    await expect(page.get_by_test_id("event-envelope")).to_contain_text("from Blue")
+    produced = page.get_by_test_id("delivery-row")
+    await expect(produced).to_have_count(1)
+    await expect(produced).to_have_attribute("data-status", "delivered")
+    await tab.audit()
