@@ -37,15 +37,18 @@ class EventPages(Controller):
         cursor: str = "",
     ) -> Response[str]:
         """Received events, newest first."""
-        records, next_cursor = await EventLog(runtime).page(
+        log = EventLog(runtime)
+        records, next_cursor = await log.page(
             principal, EventQuery(event=event[:100] or None), PAGE, cursor[:100] or None
         )
+        produced = await log.deliveries_of(principal, [r.id for r in records])
         return page(
             request,
             "events.html",
             principal=principal,
             title="Events",
             events=records,
+            produced=produced,
             next_cursor=next_cursor,
             event=event[:100],
             event_types=EVENT_TYPES,

@@ -19,6 +19,7 @@ from gateway.api.templates import PreviewIn, render_preview
 from gateway.api.webhooks import WEBHOOKS
 from gateway.core.catalog import EVENT_TYPES
 from gateway.portal.render import page, redirect
+from gateway.portal.webhooks import HOOK
 from gateway.runtime import Runtime
 from gateway.services.deliveries import DeliveryQuery, DeliveryService
 from gateway.services.errors import Invalid
@@ -130,12 +131,16 @@ async def _preview(
         return PreviewResult(error=str(exc))
 
 
+def _failed(request: Request[Any, Any, Any], principal: Principal, exc: Invalid) -> Response[str]:
+    return page(request, "template_preview.html", principal=principal, result=PreviewResult(error=str(exc)))
+
+
 class TemplateEditor(Controller):
     """One webhook's template."""
 
     path = "/portal/webhooks/{webhook_id:str}/template"
     include_in_schema = False
-    dependencies = {"webhooks": WEBHOOKS}
+    dependencies = {"webhooks": WEBHOOKS, "hook": HOOK}
 
     @get("/", name="portal-template")
     async def editor_page(
@@ -143,12 +148,10 @@ class TemplateEditor(Controller):
         request: Request[Any, Any, Any],
         runtime: Runtime,
         principal: Principal,
-        webhooks: WebhookService,
-        webhook_id: str,
+        hook: WebhookRecord,
         done: str = "",
     ) -> Response[str]:
         """The editor with the stored template; its preview renders as the page loads."""
-        hook = await webhooks.get(principal, webhook_id)
         return await self._editor(
             request, runtime, principal, hook, TemplateForm.of(hook.template), done=done[:100]
         )
@@ -160,10 +163,9 @@ class TemplateEditor(Controller):
         runtime: Runtime,
         principal: Principal,
         webhooks: WebhookService,
-        webhook_id: str,
+        hook: WebhookRecord,
     ) -> Response[str]:
         """Store the template, checked as the API checks it (a syntax error: 422 with its line and column)."""
-        hook = await webhooks.get(principal, webhook_id)
         shown = TemplateForm.parse(await request.form())
         try:
             await webhooks.patch(principal, hook.id, {"template": shown.spec() or None})
@@ -175,42 +177,26 @@ class TemplateEditor(Controller):
 
     @post("/preview", status_code=200)
     async def preview(
-        self,
-        request: Request[Any, Any, Any],
-        runtime: Runtime,
-        principal: Principal,
-        webhooks: WebhookService,
-        webhook_id: str,
+        self, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal, hook: WebhookRecord
     ) -> Response[str]:
         """The exact request for the chosen sample, or the error at its line and column (htmx swaps it in)."""
-        hook = await webhooks.get(principal, webhook_id)
         form = await request.form()
         try:
             spec = TemplateForm.parse(form).spec()
         except Invalid as exc:
-            return page(
-                request, "template_preview.html", principal=principal, result=PreviewResult(error=str(exc))
-            )
+            return _failed(request, principal, exc)
         result = await _preview(runtime, principal, hook, spec, str(form.get("sample") or ""))
         return page(request, "template_preview.html", principal=principal, result=result)
 
     @post("/preview-all", status_code=200)
     async def preview_all(
-        self,
-        request: Request[Any, Any, Any],
-        runtime: Runtime,
-        principal: Principal,
-        webhooks: WebhookService,
-        webhook_id: str,
+        self, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal, hook: WebhookRecord
     ) -> Response[str]:
         """The template rendered for every catalog event type: which ones fail, and why."""
-        hook = await webhooks.get(principal, webhook_id)
         try:
             spec = TemplateForm.parse(await request.form()).spec()
         except Invalid as exc:
-            return page(
-                request, "template_preview.html", principal=principal, result=PreviewResult(error=str(exc))
-            )
+            return _failed(request, principal, exc)
         results = [(t.name, await _preview(runtime, principal, hook, spec, "type:" + t.name)) for t in EVENT_TYPES]
         failed = sum(1 for _, r in results if r.error)
         return page(request, "template_all.html", principal=principal, results=results, failed=failed)

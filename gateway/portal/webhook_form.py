@@ -13,6 +13,7 @@ from typing import Any, Final
 from litestar.datastructures import FormMultiDict
 
 from gateway.core.catalog import EVENT_TYPES, EventType
+from gateway.core.jsonlimits import JsonLimitExceeded, MalformedJson, decode_bounded
 from gateway.services.errors import Invalid
 from gateway.services.webhooks import WebhookRecord
 
@@ -158,6 +159,16 @@ def _flat(spec: dict[str, Any] | None) -> bool:
     )
 
 
+def _json(text: str, field: str) -> Any:
+    """Typed JSON, held to the same limits as an API body (depth, integer range); :class:`Invalid` otherwise."""
+    try:
+        return decode_bounded(text.encode("utf-8", "surrogatepass"))
+    except JsonLimitExceeded as exc:
+        raise Invalid(field, f"the JSON breaks a limit at {exc.path}: {exc.message}") from None
+    except MalformedJson as exc:
+        raise Invalid(field, f"not JSON: {exc}") from None
+
+
 def _value(op: str, text: str) -> Any:
     """A condition's value: JSON when it reads as JSON (numbers, lists, true), else the text itself."""
     text = text.strip()
@@ -168,18 +179,17 @@ def _value(op: str, text: str) -> Any:
     if op in ("regex", "contains", "eq", "ne") and not text:
         return text
     try:
-        return json.loads(text)
-    except ValueError:
+        return _json(text, "filter")
+    except Invalid as exc:
+        if "breaks a limit" in exc.message:
+            raise
         return text
 
 
 def _filter(form: FormMultiDict) -> tuple[str, list[Condition], dict[str, Any] | None]:
     raw = str(form.get("filter_json") or "").strip()
     if raw:
-        try:
-            spec = json.loads(raw)
-        except ValueError as exc:
-            raise Invalid("filter", f"the JSON filter is not JSON: {exc}") from None
+        spec = _json(raw, "filter")
         if not isinstance(spec, dict):
             raise Invalid("filter", 'the JSON filter must be an object such as {"all": [...]}')
         return "all", [], spec or None
@@ -219,10 +229,7 @@ def _options(form: FormMultiDict, schema: dict[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise Invalid(f"options.{f.name}", "must be a number") from None
         elif f.kind == "json":
-            try:
-                options[f.name] = json.loads(raw)
-            except ValueError:
-                raise Invalid(f"options.{f.name}", "must be JSON") from None
+            options[f.name] = _json(raw, f"options.{f.name}")
         else:
             options[f.name] = raw
     return options

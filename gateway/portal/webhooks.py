@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
+from litestar.di import Provide
 
 from gateway.api.auth import Principal
 from gateway.api.webhook_schema import WebhookCreate, WebhookPatch
@@ -29,7 +30,10 @@ from gateway.services.stats import StatsService, WebhookStats
 from gateway.services.webhook_actions import WebhookActions
 from gateway.services.webhooks import WebhookRecord, WebhookService
 
-__all__ = ["WebhookPages"]
+__all__ = ["HOOK", "WebhookPages", "provide_hook"]
+
+
+PAGE = 50
 
 
 def _schemas(runtime: Runtime) -> dict[str, dict[str, Any]]:
@@ -46,6 +50,15 @@ def _checked(fields: dict[str, Any], body: type[Any]) -> dict[str, Any]:
         raise Invalid(where, message.split(" - at ")[0]) from None
     values = msgspec.structs.asdict(typed)
     return {k: v for k, v in values.items() if k in fields and v is not msgspec.UNSET}
+
+
+async def provide_hook(principal: Principal, webhooks: WebhookService, webhook_id: str) -> WebhookRecord:
+    """The webhook of the path, if the session may see it (else not found, as in the API)."""
+    return await webhooks.get(principal, webhook_id)
+
+
+HOOK = Provide(provide_hook)
+"""``hook``: the webhook named by ``webhook_id`` in the path."""
 
 
 def chart(stats: WebhookStats) -> dict[str, Any]:
@@ -74,16 +87,23 @@ class WebhookPages(Controller):
 
     @get("/", name="portal-webhooks")
     async def list_page(
-        self, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal, webhooks: WebhookService
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        principal: Principal,
+        webhooks: WebhookService,
+        cursor: str = "",
     ) -> Response[str]:
-        """Every webhook with its health, newest delivery and 24-hour success rate."""
-        records, _ = await webhooks.page(principal, 250, None)
+        """The webhooks, newest first, with their health, newest delivery and 24-hour success rate."""
+        records, next_cursor = await webhooks.page(principal, PAGE, cursor[:100] or None)
         stats = StatsService(runtime)
         rows = []
         for record in records:
             numbers = await stats.webhook(record)
             rows.append({"hook": record, "stats": numbers, "chart": chart(numbers)})
-        return page(request, "webhooks.html", principal=principal, title="Webhooks", rows=rows)
+        return page(
+            request, "webhooks.html", principal=principal, title="Webhooks", rows=rows, next_cursor=next_cursor
+        )
 
     @get("/new", name="portal-webhook-new")
     async def new_page(
@@ -123,36 +143,34 @@ class WebhookPages(Controller):
             request, "webhook_condition.html", principal=principal, cond=Condition(), i=row_id, ops=FILTER_OPS
         )
 
-    @get("/{webhook_id:str}", name="portal-webhook")
+    @get("/{webhook_id:str}", name="portal-webhook", dependencies={"hook": HOOK})
     async def edit_page(
         self,
         request: Request[Any, Any, Any],
         runtime: Runtime,
         principal: Principal,
-        webhooks: WebhookService,
-        webhook_id: str,
+        hook: WebhookRecord,
         done: str = "",
     ) -> Response[str]:
-        """The webhook's form, its actions, its 24 hours and its latest deliveries."""
-        record = await webhooks.get(principal, webhook_id)
-        return self._form(request, runtime, principal, WebhookForm.of(record), record, done=done[:100])
+        """The webhook's form and its actions."""
+        return self._form(request, runtime, principal, WebhookForm.of(hook), hook, done=done[:100])
 
-    @post("/{webhook_id:str}", status_code=200)
+    @post("/{webhook_id:str}", status_code=200, dependencies={"hook": HOOK})
     async def update(
         self,
         request: Request[Any, Any, Any],
         runtime: Runtime,
         principal: Principal,
         webhooks: WebhookService,
-        webhook_id: str,
+        hook: WebhookRecord,
     ) -> Response[str]:
         """Save the form; every field is checked as the API checks it."""
-        record = await webhooks.get(principal, webhook_id)
+        record = hook
         form = await request.form()
         shown = WebhookForm.of(record)
         try:
             shown, fields = parse_webhook_form(form, _schemas(runtime), editing=record)
-            await webhooks.patch(principal, webhook_id, _checked(fields, WebhookPatch))
+            await webhooks.patch(principal, record.id, _checked(fields, WebhookPatch))
         except Invalid as exc:
             return self._form(request, runtime, principal, _kept(shown, form), record, error=exc, status=422)
         return redirect(request, f"/portal/webhooks/{record.id}?done=saved")
@@ -196,17 +214,12 @@ class WebhookPages(Controller):
         record, secret = await WebhookActions(webhooks).rotate_secret(principal, webhook_id, 86400)
         return _show_secret(request, runtime, record, secret, "rotated")
 
-    @get("/{webhook_id:str}/secret", name="portal-webhook-secret")
+    @get("/{webhook_id:str}/secret", name="portal-webhook-secret", dependencies={"hook": HOOK})
     async def secret_page(
-        self,
-        request: Request[Any, Any, Any],
-        runtime: Runtime,
-        principal: Principal,
-        webhooks: WebhookService,
-        webhook_id: str,
+        self, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal, hook: WebhookRecord
     ) -> Response[str]:
         """The secret just made, shown once: the one-time cookie that carried it is removed by this answer."""
-        record = await webhooks.get(principal, webhook_id)
+        record = hook
         what, secret = read_flash(request, runtime, record.id)
         return page(
             request,

@@ -96,14 +96,23 @@ class EventLog:
             ).first()
             if row is None or not _sees(caller, row.project_id):
                 raise NotFound("event")
-            stmt = select(table(Delivery)).where(
-                Delivery.event_id == row.id, Delivery.company_id == caller.company_id
-            )
+        produced = await self.deliveries_of(caller, [row.id])
+        return EventRecord.from_row(row), produced[row.id]
+
+    async def deliveries_of(self, caller: Caller, event_ids: list[str]) -> dict[str, list[DeliveryRecord]]:
+        """The deliveries each of these events produced to webhooks the caller may see, oldest first."""
+        if not event_ids:
+            return {}
+        d = table(Delivery).c
+        stmt = select(table(Delivery)).where(d.company_id == caller.company_id, d.event_id.in_(event_ids))
+        found: dict[str, list[DeliveryRecord]] = {event_id: [] for event_id in event_ids}
+        async with self._runtime.db.connect() as conn:
             webhooks = await visible_webhooks(conn, caller)
             if webhooks is not None:
-                stmt = stmt.where(Delivery.webhook_id.in_(sorted(webhooks)))
-            deliveries = [DeliveryRecord.from_row(r) for r in await conn.execute(stmt.order_by(Delivery.id))]
-        return EventRecord.from_row(row), deliveries
+                stmt = stmt.where(d.webhook_id.in_(sorted(webhooks)))
+            for row in await conn.execute(stmt.order_by(d.id)):
+                found[row.event_id].append(DeliveryRecord.from_row(row))
+        return found
 
     async def received_by(self, caller: Caller, source_id: str, limit: int) -> list[EventRecord]:
         """The events a source received lately (its receipts are kept a day), newest first."""

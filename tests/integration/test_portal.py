@@ -369,6 +369,7 @@ async def test_another_companys_session_sees_none_of_its_objects_on_any_portal_r
     owner = await opener(gateway, await link(gateway, acme))  # and the owner does see them
     assert ids["webhook_id"] in await owner.page("/portal/webhooks")
     assert ids["delivery_id"] in await owner.page(f"/portal/events/{ids['event_id']}")
+    assert ids["delivery_id"] in await owner.page("/portal/events")  # each event's deliveries, in the list too
     assert "acme-source" in await owner.page("/portal/sources")
     assert (await gateway.client.get(f"/v1/webhooks/{ids['webhook_id']}", headers=acme)).json()["enabled"]
 
@@ -515,6 +516,13 @@ async def test_a_nested_filter_survives_an_edit_in_the_portal(
         f"/portal/webhooks/{hook['id']}", [*_webhook_form(receiver.url), ("filter_json", "{nope")]
     )
     assert bad.status_code == 422 and "not JSON" in bad.text
+    deep = "[" * 5000 + "]" * 5000
+    for fields in (
+        [*_webhook_form(receiver.url), ("filter_json", '{"all": ' + deep + "}")],
+        _webhook_form(receiver.url, conditions=[("$.a", "in", deep)]),
+    ):
+        refused = await portal.post(f"/portal/webhooks/{hook['id']}", fields)
+        assert refused.status_code == 422 and "limit" in refused.text
 
     rows = [await portal.client.get("/portal/webhooks/condition") for _ in range(2)]
     ids = [re.search(r'id="(fp[^"]+)"', r.text).group(1) for r in rows]  # type: ignore[union-attr]
