@@ -166,8 +166,15 @@ async def test_a_pasted_token_signs_in_and_sign_out_ends_the_session(tabs: TabFa
     await expect(tab.page.get_by_test_id("signin-error")).to_be_visible()
     await tab.audit()
 
-    await tab.page.get_by_label("API token").fill(auth["Authorization"].removeprefix("Bearer "))
-    await tab.page.get_by_test_id("signin-submit").click()
+    # By keyboard alone: Tab reaches the token field, Enter sends the form.
+    field = tab.page.get_by_label("API token")
+    for _ in range(10):
+        if await field.evaluate("element => element === document.activeElement"):
+            break
+        await tab.page.keyboard.press("Tab")
+    await expect(field).to_be_focused()
+    await tab.page.keyboard.type(auth["Authorization"].removeprefix("Bearer "))
+    await tab.page.keyboard.press("Enter")
     await expect(tab.page.get_by_test_id("session-company")).to_contain_text("token-co")
     await tab.audit()
 
@@ -176,3 +183,24 @@ async def test_a_pasted_token_signs_in_and_sign_out_ends_the_session(tabs: TabFa
     await tab.audit()
     await tab.goto("/portal/deliveries")
     await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
+
+
+async def test_a_link_for_some_projects_sees_only_their_webhooks(
+    tabs: TabFactory, live: LiveGateway, live_receiver: Receiver
+) -> None:
+    auth = await live.token("projects-co")
+    for project in ("p-open", "p-closed"):
+        await live.post(
+            "/v1/webhooks",
+            auth,
+            {"name": f"hook-{project}", "url": f"{live_receiver.url}/{project}", "projectIds": [project]},
+        )
+    tab = await sign_in_with_link(tabs, live, auth, projects=["p-open"])
+    await expect(tab.page.get_by_test_id("session-company")).to_contain_text("p-open")
+    await expect(tab.page.get_by_test_id("webhook-row")).to_have_count(1)
+    await expect(tab.page.get_by_test_id("webhooks-table")).to_contain_text("hook-p-open")
+    assert "hook-p-closed" not in await tab.page.content()
+    # Sources belong to the whole company: a session limited to projects may not open them.
+    tab.refuse("/portal/sources", 403)
+    answer = await tab.goto("/portal/sources")
+    assert answer is not None and answer.status == 403
