@@ -22,7 +22,7 @@ from gateway.portal.render import page, redirect
 from gateway.portal.webhooks import HOOK
 from gateway.runtime import Runtime
 from gateway.services.deliveries import DeliveryQuery, DeliveryService
-from gateway.services.errors import Invalid
+from gateway.services.errors import Invalid, ServiceError
 from gateway.services.event_log import EventLog
 from gateway.services.webhooks import WebhookRecord, WebhookService
 
@@ -127,7 +127,7 @@ async def _preview(
     except HTTPException as exc:
         extra = exc.extra[0] if isinstance(exc.extra, list) and exc.extra else {}
         return PreviewResult(error=str(exc.detail), line=extra.get("line"), column=extra.get("column"))
-    except Invalid as exc:
+    except ServiceError as exc:  # a malformed field, or a sample event no longer there
         return PreviewResult(error=str(exc))
 
 
