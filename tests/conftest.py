@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -86,15 +87,24 @@ async def listen(app: web.Application, port: int = 0, **options: Any) -> tuple[w
     return runner, int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@contextlib.asynccontextmanager
+async def running_receiver() -> AsyncIterator[Receiver]:
+    """A :class:`Receiver` listening on 127.0.0.1 until the block ends."""
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
     runner, port = await listen(app)
     rec.url = f"http://127.0.0.1:{port}"
-    yield rec
-    await runner.cleanup()
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with running_receiver() as rec:
+        yield rec
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:

@@ -24,10 +24,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from pytest_asyncio import is_async_test
 
-from tests.conftest import Receiver, free_port, listen
+from tests.conftest import Receiver, free_port, running_receiver
 
 try:
     from playwright.async_api import expect
@@ -143,13 +142,8 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGa
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def live_receiver() -> AsyncIterator[Receiver]:
     """A real local HTTP receiver; a test sets ``default`` to make it fail (and sets it back)."""
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner, port = await listen(app)
-    rec.url = f"http://127.0.0.1:{port}"
-    yield rec
-    await runner.cleanup()
+    async with running_receiver() as rec:
+        yield rec
 
 
 @dataclass
