@@ -48,6 +48,13 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
     await tab.audit()
     await page.get_by_label("Name", exact=True).fill("Shipped todos to the CRM")
     await page.get_by_label("Target URL", exact=True).fill(f"{live_receiver.url}/crm")
+    # The connector's options are a form made from its options schema, swapped in when it changes.
+    connector = page.get_by_label("Connector", exact=True)
+    await connector.select_option("slack")
+    await expect(page.get_by_test_id("option-blueUrl")).to_be_visible()
+    await tab.audit()
+    await connector.select_option("webhook")
+    await expect(page.get_by_test_id("option-blueUrl")).to_have_count(0)
     await page.get_by_test_id("event-TODO_CREATED").check()
     await page.get_by_test_id("filter-add").click()
     condition = page.get_by_test_id("filter-condition").last
@@ -148,6 +155,10 @@ async def test_a_webhook_from_a_portal_link_to_a_retried_delivery(
 
     await tab.goto("/portal/webhooks")
     await expect(page.get_by_test_id("webhook-row")).to_have_count(1)
+    # Four attempts in the last day (200, 500, 500, 200): half of them succeeded.
+    rate = page.get_by_test_id("webhook-rate")
+    await expect(rate.get_by_role("img")).to_have_accessible_name("Last 24 hours: 4 attempts, 2 succeeded")
+    await expect(rate).to_contain_text("50%")
     await tab.shot("webhooks")
 
     # Rotate: the new secret is shown once; a reload shows it no more, and it is the one that signs.
