@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -92,6 +93,10 @@ async def test_a_link_opens_one_session_with_safe_cookie_flags_and_only_once(
     ):
         opened = await gateway.client.get(_path(await link(gateway, auth)), params={"next": asked})
         assert opened.status_code == 303 and opened.headers["location"] == landing, asked
+
+    raced = _path(await link(gateway, auth))
+    answers = await asyncio.gather(*(gateway.client.get(raced) for _ in range(5)))
+    assert sorted(a.status_code for a in answers) == [303, 410, 410, 410, 410]  # opened once, however close
 
     unknown = await gateway.client.get("/portal/links/bgp_nothing")
     assert unknown.status_code == 404 and "not known" in unknown.text
