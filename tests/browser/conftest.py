@@ -72,9 +72,9 @@ def missing_browser() -> str | None:
     return None
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    """One Chromium for the whole run; each test opens its own contexts (cookies, storage) in it."""
+    """One Chromium for the browser tests, closed after them; each test opens contexts (cookies) of its own."""
     reason = missing_browser()
     if reason is not None:
         pytest.skip(reason)
@@ -117,7 +117,7 @@ class LiveGateway:
         return resp.json()
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGateway]:
     """One gateway process for the browser tests; each test keeps apart by using companies of its own."""
     cwd = tmp_path_factory.mktemp("portal")
@@ -139,7 +139,7 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGa
             await asyncio.to_thread(proc.wait)
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def live_receiver() -> AsyncIterator[Receiver]:
     """A real local HTTP receiver; a test sets ``default`` to make it fail (and sets it back)."""
     async with running_receiver() as rec:
