@@ -27,12 +27,12 @@ import pytest_asyncio
 from pytest_asyncio import is_async_test
 
 from tests.conftest import Receiver, free_port, running_receiver
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the tests skip, saying why (missing_browser)
-    expect = None  # type: ignore[assignment]
 from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
+
+try:  # the test modules take `expect` from here, so that without Playwright they skip (missing_browser)
+    from playwright.async_api import expect
+except ImportError:
+    expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, Route
@@ -185,7 +185,8 @@ class Tab:
     watch: Watch
     base: str
 
-    # What the gateway answered, read as it arrived (a body is gone once the page navigates away).
+    # With `record`, what the gateway answered, read as it arrived (a body is gone once the page moves on).
+    record: bool = False
     answers: list[asyncio.Task[tuple[str, int, str]]] = field(default_factory=list)
 
     async def goto(self, path: str, *, audit: bool = True) -> Response | None:
@@ -244,7 +245,8 @@ class Tab:
         )
 
     async def received(self) -> list[tuple[str, int, str]]:
-        """Every answer this tab got so far: address, status and text (empty for a redirect)."""
+        """Every answer this tab got so far: address, status and text (empty for a redirect); needs ``record``."""
+        assert self.record, "open the tab with record=True"
         return list(await asyncio.gather(*self.answers))
 
     async def csrf(self) -> str:
@@ -269,16 +271,19 @@ async def _read(response: Response) -> tuple[str, int, str]:
     return response.url, response.status, (await response.body()).decode("utf-8", "replace")
 
 
-TabFactory = Callable[[], Awaitable[Tab]]
+TabFactory = Callable[..., Awaitable[Tab]]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]:
-    """``await tabs()``: a new watched page with its own cookies; every watch is checked at the end."""
+    """``await tabs()``: a new watched page with its own cookies; every watch is checked at the end.
+
+    ``await tabs(record=True)`` also keeps every answer's body, for :meth:`Tab.received`.
+    """
     opened: list[Tab] = []
     origin = _origin(live.url)
 
-    async def open_tab() -> Tab:
+    async def open_tab(*, record: bool = False) -> Tab:
         context = await browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
         context.set_default_timeout(WAIT_MS)
         watch = Watch(origin)
@@ -295,7 +300,8 @@ async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]
                 watch.errors.append((message.text, message.location.get("url", "")))
 
         def document(response: Response) -> None:
-            tab.answers.append(asyncio.ensure_future(_read(response)))
+            if tab.record:
+                tab.answers.append(asyncio.ensure_future(_read(response)))
             request = response.request
             if (
                 request.resource_type == "document"
@@ -308,7 +314,7 @@ async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]
         context.on("console", console)
         context.on("weberror", lambda error: watch.errors.append((f"page error: {error.error}", "")))
         page = await context.new_page()
-        tab = Tab(page, context, watch, live.url)
+        tab = Tab(page, context, watch, live.url, record)
         context.on("response", document)
         opened.append(tab)
         return tab
@@ -316,15 +322,18 @@ async def tabs(browser: Browser, live: LiveGateway) -> AsyncIterator[TabFactory]
     yield open_tab
     problems: list[str] = []
     for tab in opened:
+        await asyncio.gather(*tab.answers, return_exceptions=True)
         await tab.context.close()
         problems += tab.watch.problems()
     assert problems == [], "\n".join(problems)
 
 
-async def sign_in_with_link(tabs: TabFactory, live: LiveGateway, auth: dict[str, str], **link: Any) -> Tab:
-    """A new tab signed in through a fresh portal link of the token's company."""
+async def sign_in_with_link(
+    tabs: TabFactory, live: LiveGateway, auth: dict[str, str], *, record: bool = False, **link: Any
+) -> Tab:
+    """A new tab signed in through a fresh portal link (``link``: the link's fields) of the token's company."""
     made = await live.post("/v1/portal/links", auth, link)
-    tab = await tabs()
+    tab = await tabs(record=record)
     await tab.goto(made["url"])
     await expect(tab.page.get_by_test_id("signout")).to_be_visible()
     return tab

@@ -11,11 +11,13 @@ import hashlib
 import hmac
 import json
 import re
+from typing import TYPE_CHECKING
 
-from playwright.async_api import Page, expect
-
-from tests.browser.conftest import LiveGateway, TabFactory, sign_in_with_link
+from tests.browser.conftest import LiveGateway, TabFactory, expect, sign_in_with_link
 from tests.conftest import Captured, Receiver, eventually
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 
 def standard_signatures(secret: str, request: Captured) -> tuple[list[str], str]:

@@ -7,9 +7,7 @@ import asyncio
 import sqlite3
 import time
 
-from playwright.async_api import expect
-
-from tests.browser.conftest import LiveGateway, Tab, TabFactory, sign_in_with_link
+from tests.browser.conftest import LiveGateway, Tab, TabFactory, expect, sign_in_with_link
 from tests.conftest import Receiver, eventually
 
 # Every page a signed-in company can open from the navigation.
@@ -39,7 +37,7 @@ async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
     second = await live.token("iso-second")
     await live.post("/v1/webhooks", second, {"name": "second-co-hook", "url": f"{live_receiver.url}/second-co"})
     await live.todo_created(second, "second-co-todo")
-    tab = await sign_in_with_link(tabs, live, second)
+    tab = await sign_in_with_link(tabs, live, second, record=True)
     for path in LIST_PAGES:
         await tab.goto(path)
     await tab.goto("/portal/webhooks")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.async_api import expect
-
-from tests.browser.conftest import LiveGateway, TabFactory
+from tests.browser.conftest import LiveGateway, TabFactory, expect
 
 # Serious violations in Swagger UI's own markup and styles, which /schema serves as the package ships them.
 # Any other rule broken there still fails the test.
