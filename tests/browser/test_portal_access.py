@@ -146,6 +146,15 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(tabs: TabFactory,
     [made] = (await live.get("/v1/webhooks", auth))["data"]
     assert made["name"] == "forged"
 
+    # htmx's requests carry the token in a header: the template preview without it is refused too.
+    preview = f"/portal/webhooks/{made['id']}/template/preview"
+    template = {"mode": "jinja", "body": "{{ event | tojson }}", "sample": "type:TODO_CREATED"}
+    tab.refuse(preview, 403)
+    assert (await tab.fetch(preview, form=template, headers={"HX-Request": "true"}))[0] == 403
+    token = {"X-CSRF-Token": await tab.csrf(), "HX-Request": "true"}
+    status, body = await tab.fetch(preview, form=template, headers=token)
+    assert status == 200 and "&#34;TODO_CREATED&#34;</pre>" in body  # the rendered body, HTML-escaped
+
 
 async def test_a_pasted_token_signs_in_and_sign_out_ends_the_session(tabs: TabFactory, live: LiveGateway) -> None:
     auth = await live.token("token-co")
