@@ -4,6 +4,9 @@ their CSRF token, a pasted token signs in and sign-out ends the session."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import sqlite3
 import time
 
@@ -11,7 +14,14 @@ from tests.browser.conftest import LiveGateway, Tab, TabFactory, expect, sign_in
 from tests.conftest import Receiver, eventually
 
 # Every page a signed-in company can open from the navigation.
-LIST_PAGES = ("/portal/webhooks", "/portal/webhooks/new", "/portal/deliveries")
+LIST_PAGES = (
+    "/portal/webhooks",
+    "/portal/webhooks/new",
+    "/portal/deliveries",
+    "/portal/events",
+    "/portal/sources",
+    "/portal/sources/new",
+)
 
 
 async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
@@ -48,13 +58,17 @@ async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
     for path in (
         f"/portal/webhooks/{hook['id']}",
         f"/portal/webhooks/{hook['id']}/secret",
+        f"/portal/webhooks/{hook['id']}/template",
         f"/portal/deliveries/{delivery['id']}",
+        f"/portal/events/{event['id']}",
+        f"/portal/sources/{source['id']}",
     ):
         tab.refuse(path, 404)
         answer = await tab.goto(path)
         assert answer is not None and answer.status == 404, path
     # So are the fragments the pages load, and every action, even with the session's CSRF token.
-    form = {"_csrf": token, "url": "http://127.0.0.1:9/x", "event": "TODO_CREATED"}
+    form = {"_csrf": token, "url": "http://127.0.0.1:9/x", "event": "TODO_CREATED", "secret": "taken-over-secret"}
+    form |= {"mode": "jinja", "body": "{{ webhook | tojson }}", "sample": "type:TODO_CREATED"}
     rows = await tab.fetch(f"/portal/deliveries/rows?webhook={hook['id']}&event_id={event['id']}")
     assert rows[0] == 200 and "deliveries-empty" in rows[1]
     for action in (
@@ -63,7 +77,11 @@ async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
         f"/portal/webhooks/{hook['id']}/rotate-secret",
         f"/portal/webhooks/{hook['id']}/test",
         f"/portal/webhooks/{hook['id']}/delete",
+        f"/portal/webhooks/{hook['id']}/template",
+        f"/portal/webhooks/{hook['id']}/template/preview",
+        f"/portal/webhooks/{hook['id']}/template/preview-all",
         f"/portal/deliveries/{delivery['id']}/retry",
+        f"/portal/sources/{source['id']}/secret",
     ):
         tab.refuse(action, 404)
         status, _ = await tab.fetch(action, form=form)
@@ -82,7 +100,11 @@ async def test_a_second_companys_link_sees_none_of_the_first_companys_objects(
         leaked = [name for name in theirs if name in body]
         assert leaked == [], f"{url} shows {leaked}"
     after = await live.get(f"/v1/webhooks/{hook['id']}", first)
-    assert after["enabled"] and after["updatedAt"] == hook["updatedAt"]
+    assert after["enabled"] and after["updatedAt"] == hook["updatedAt"] and after["template"] == hook["template"]
+    blue = json.dumps({"event": "TODO_CREATED", "webhook": {"id": "b"}, "previousValue": None, "currentValue": {}})
+    signature = hmac.new(b"blue-secret", blue.encode(), hashlib.sha256).hexdigest()
+    ingest = await live.client.post(source["ingestPath"], content=blue, headers={"X-Signature": signature})
+    assert ingest.status_code == 202, ingest.text  # the source still checks the first company's own secret
     assert (await live.get(f"/v1/deliveries/{delivery['id']}", first))["status"] == "delivered"
 
 
