@@ -25,9 +25,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from pytest_asyncio import is_async_test
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.db.engine import make_engine
+from gateway.services.tokens import TokenService, hash_token, new_token
 from tests.conftest import Receiver, free_port, running_receiver
-from tests.integration.processes import cli_token, gateway_env, start_serve, wait_healthy
+from tests.integration.processes import gateway_env, start_serve, wait_healthy
 
 try:  # the test modules take `expect` from here, so that without Playwright they skip (missing_browser)
     from playwright.async_api import expect
@@ -93,12 +96,21 @@ class LiveGateway:
 
     url: str
     cwd: Path
-    env: dict[str, str]
     client: httpx.AsyncClient
+    db: AsyncEngine  # the tests' own connection to the gateway's database
 
     async def token(self, company: str, user: str = "admin") -> dict[str, str]:
-        """A company-admin token (scopes manage and ingest) made with the CLI, as an operator makes one."""
-        token = await asyncio.to_thread(cli_token, self.cwd, self.env, company, user)
+        """A company-admin token (scopes manage and ingest), stored as ``blue-gateway tokens create`` does."""
+        token = new_token()
+        await TokenService(self.db).create(
+            hash_token(token),
+            company=company,
+            user=user,
+            role="company-admin",
+            projects=(),
+            scopes=("manage", "ingest"),
+            expires_at=None,
+        )
         return {"Authorization": f"Bearer {token}"}
 
     async def post(self, path: str, auth: dict[str, str], body: Any, expect: int = 201) -> Any:
@@ -126,11 +138,13 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveGa
     port = free_port()
     proc = start_serve(cwd, port, env, log=cwd / "serve.log")
     url = f"http://127.0.0.1:{port}"
+    db = make_engine(env["BLUE_GATEWAY_DATABASE_URL"])
     try:
         await wait_healthy(url)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield LiveGateway(url, cwd, env, client)
+            yield LiveGateway(url, cwd, client, db)
     finally:
+        await db.dispose()
         proc.terminate()
         try:
             await asyncio.to_thread(proc.wait, 30)

@@ -3,12 +3,12 @@ their CSRF token, a pasted token signs in and sign-out ends the session."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
+
+from sqlalchemy import text
 
 from tests.browser.conftest import LiveGateway, Tab, TabFactory, expect, sign_in_with_link
 from tests.conftest import Receiver, eventually
@@ -119,7 +119,7 @@ async def test_a_portal_link_opens_once_and_not_after_it_expires(tabs: TabFactor
     await refused(again, link, 410, "already used")
 
     stale = (await live.post("/v1/portal/links", auth, {"expiresInMinutes": 1}))["url"]
-    await asyncio.to_thread(expire_links, live, "links-co")
+    await expire_links(live, "links-co")
     late = await tabs()
     await refused(late, stale, 410, "expired")
 
@@ -140,14 +140,14 @@ async def refused(tab: Tab, link: str, status: int, reason: str) -> None:
     await expect(tab.page.get_by_test_id("signin-form")).to_be_visible()
 
 
-def expire_links(live: LiveGateway, company: str) -> None:
+async def expire_links(live: LiveGateway, company: str) -> None:
     """Move the company's unused links' expiry into the past, as the passing of their minutes would."""
-    with sqlite3.connect(live.cwd / "gateway.db", timeout=30) as db:
-        changed = db.execute(
-            "UPDATE portal_links SET expires_at = ? WHERE company_id = ? AND used_at IS NULL",
-            (time.time() - 1, company),
-        ).rowcount
-    assert changed == 1
+    async with live.db.begin() as conn:
+        changed = await conn.execute(
+            text("UPDATE portal_links SET expires_at = :past WHERE company_id = :company AND used_at IS NULL"),
+            {"past": time.time() - 1, "company": company},
+        )
+    assert changed.rowcount == 1
 
 
 async def test_a_form_posted_without_its_csrf_token_is_refused(tabs: TabFactory, live: LiveGateway) -> None:
