@@ -14,7 +14,7 @@ from gateway.api.auth import Principal
 from gateway.api.schemas import DeliveryStatus, PreviewOut
 from gateway.api.templates import PreviewIn, render_preview
 from gateway.api.webhooks import WEBHOOKS
-from gateway.core.catalog import EVENT_TYPES
+from gateway.core.catalog import CATALOG
 from gateway.portal.render import page, redirect
 from gateway.runtime import Runtime
 from gateway.services.deliveries import DeliveryQuery, DeliveryService
@@ -102,7 +102,7 @@ class DeliveryPages(Controller):
             principal=principal,
             title="Deliveries",
             statuses=STATUSES,
-            event_types=EVENT_TYPES,
+            event_types=CATALOG,
             done=done[:100],
             **found,
         )

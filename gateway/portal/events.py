@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get
 
 from gateway.api.auth import Principal
 from gateway.api.webhooks import WEBHOOKS
-from gateway.core.catalog import EVENT_TYPES
+from gateway.core.catalog import CATALOG
 from gateway.portal.render import page
 from gateway.runtime import Runtime
 from gateway.services.event_log import EventLog, EventQuery
@@ -51,7 +51,7 @@ class EventPages(Controller):
             produced=produced,
             next_cursor=next_cursor,
             event=event[:100],
-            event_types=EVENT_TYPES,
+            event_types=CATALOG,
         )
 
     @get("/{event_id:str}", name="portal-event")

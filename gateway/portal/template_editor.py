@@ -17,7 +17,7 @@ from gateway.api.auth import Principal
 from gateway.api.schemas import PreviewOut
 from gateway.api.templates import PreviewIn, render_preview
 from gateway.api.webhooks import WEBHOOKS
-from gateway.core.catalog import EVENT_TYPES
+from gateway.core.catalog import CATALOG
 from gateway.portal.render import page, redirect
 from gateway.portal.webhooks import HOOK
 from gateway.runtime import Runtime
@@ -197,7 +197,7 @@ class TemplateEditor(Controller):
             spec = TemplateForm.parse(await request.form()).spec()
         except Invalid as exc:
             return _failed(request, principal, exc)
-        results = [(t.name, await _preview(runtime, principal, hook, spec, "type:" + t.name)) for t in EVENT_TYPES]
+        results = [(t.name, await _preview(runtime, principal, hook, spec, "type:" + t.name)) for t in CATALOG]
         failed = sum(1 for _, r in results if r.error)
         return page(request, "template_all.html", principal=principal, results=results, failed=failed)
 
@@ -223,7 +223,7 @@ class TemplateEditor(Controller):
             hook=hook,
             form=shown,
             modes=MODES,
-            event_types=EVENT_TYPES,
+            event_types=CATALOG,
             recent=recent,
             error=error,
             done=done,

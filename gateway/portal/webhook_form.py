@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from litestar.datastructures import FormMultiDict
 
-from gateway.core.catalog import EVENT_TYPES, EventType
+from gateway.core.catalog import CATALOG, EventType
 from gateway.core.jsonlimits import JsonLimitExceeded, MalformedJson, decode_bounded
 from gateway.services.errors import Invalid
 from gateway.services.webhooks import WebhookRecord
@@ -98,7 +98,7 @@ class WebhookForm:
 def event_groups() -> list[tuple[str, list[EventType]]]:
     """The catalog by family, in catalog order."""
     groups: dict[str, list[EventType]] = {}
-    for event_type in EVENT_TYPES:
+    for event_type in CATALOG:
         groups.setdefault(event_type.group, []).append(event_type)
     return list(groups.items())
 
