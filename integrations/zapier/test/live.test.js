@@ -123,7 +123,10 @@ describe('the Zapier app against a live gateway', { skip }, () => {
       }
       offered.push(...expected);
     }
-    assert.deepEqual(offered.sort(), catalog.map((type) => type.name).sort(), 'every catalog event has a trigger');
+    // The gateway's own events (its `gateway` group: a webhook turned unhealthy...) are for operators and are
+    // not offered as Zap triggers; every event of Blue is.
+    const blue = catalog.filter((type) => type.group !== 'gateway').map((type) => type.name);
+    assert.deepEqual(offered.sort(), blue.sort(), 'every Blue event in the catalog has a trigger');
   });
 
   test('lists the projects of recent events in the Project dropdown', async () => {
