@@ -38,7 +38,7 @@ async def decode_body(body: bytes) -> Any:
         raise _malformed(exc) from None
     except NestedTooDeep:
         value, decoded = None, False
-    if decoded and not may_break_limits(body):
+    if decoded and not may_break_limits(body, value):
         return value
     try:
         if len(body) <= INLINE_DIAGNOSIS_BYTES:

@@ -4,16 +4,18 @@ A body may nest at most :data:`MAX_DEPTH` arrays/objects (the body itself counts
 must fit a signed 64-bit integer, and no string or key may hold U+0000 (PostgreSQL text cannot).
 Checking is split in two so an ordinary body costs only C-speed passes: :func:`decode` and
 :func:`may_break_limits` are cheap; :func:`find_violation` walks in Python to name the field, and runs
-only for a body the cheap screen flagged.
+only for a body the cheap screen flagged. The screen re-encodes the decoded value with orjson, indented
+and with strict integers: nesting shows as indentation, and an integer wider than 53 bits fails the
+encoding (a false alarm below 2^63, settled by the walk).
 """
 
 from __future__ import annotations
 
 import re
-from itertools import accumulate
 from typing import Any
 
 import msgspec
+import orjson
 
 __all__ = [
     "MAX_DEPTH",
@@ -33,12 +35,10 @@ MAX_DEPTH = 64
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits -> "0", the rest -> " "
-_LONG_NUMBER = b"0" * 19  # 2^63 has 19 digits: a shorter run of digits is always in range
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
+_SCREEN_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_STRICT_INTEGER
+_TOO_DEEP_INDENT = b"\n" + b" " * (2 * MAX_DEPTH)
+"""Indented two spaces a level, the members of a container at depth 64 start their lines with this."""
 _PATH_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]{0,39}$")
 _TOO_DEEP = "\x00nested-too-deep\x00"
 """Stands in for the first too-deep container when the decoder itself gave up; it cannot clash with
@@ -72,21 +72,21 @@ def decode(body: bytes) -> Any:
         raise NestedTooDeep() from None
 
 
-def may_break_limits(body: bytes) -> bool:
-    """A cheap screen over the raw bytes: False means the body certainly meets every limit."""
-    return (
-        b"\\u0000" in body
-        or _LONG_NUMBER in body.translate(_DIGITS_AS_ZERO)
-        or _nests_deeper_than(body, MAX_DEPTH)
-    )
+def may_break_limits(body: bytes, value: Any) -> bool:
+    """A cheap screen of a decoded body: False means it certainly meets every limit.
 
-
-def _nests_deeper_than(body: bytes, limit: int) -> bool:
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    # The running count of open brackets, computed by C iterators (no Python step per byte).
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+    NUL is looked for in the raw bytes (JSON can only carry it escaped). Re-encoding ``value`` indented
+    puts each container's members two spaces deeper than the container, so a line indented
+    ``2 * MAX_DEPTH`` spaces exists whenever a container nests deeper than the limit (and, harmlessly,
+    when one at exactly the limit has members). Strict integers refuse anything beyond 53 bits, which
+    covers every integer outside 64 bits; orjson also gives up past 255 levels.
+    """
+    if b"\\u0000" in body:
+        return True
+    try:
+        return _TOO_DEEP_INDENT in orjson.dumps(value, option=_SCREEN_OPTIONS)
+    except orjson.JSONEncodeError:
+        return True
 
 
 def find_violation(body: bytes, value: Any = None, *, decoded: bool = True) -> JsonLimitExceeded | None:
@@ -103,7 +103,7 @@ def decode_bounded(body: bytes) -> Any:
     except NestedTooDeep:
         violation = find_violation(body, decoded=False)
     else:
-        violation = find_violation(body, value) if may_break_limits(body) else None
+        violation = find_violation(body, value) if may_break_limits(body, value) else None
         if violation is None:
             return value
     raise violation or MalformedJson("the body nests too deep to decode")

@@ -46,7 +46,7 @@ def test_nesting_too_deep_for_the_decoder_is_still_named(depth: int) -> None:
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     text = "[{" * 100
     body = orjson.dumps({"a": text, "b": [[["x"]]], "c": "]}" * 100})
-    assert not may_break_limits(body)
+    assert not may_break_limits(body, orjson.loads(body))
     assert decode_bounded(body)["a"] == text
 
 
@@ -82,6 +82,40 @@ def test_nul_is_refused_in_strings_and_keys_with_odd_keys_quoted_in_the_path() -
     assert decode_bounded(b'{"a":"\\\\u0000"}') == {"a": "\\u0000"}  # an escaped backslash, not a NUL
 
 
+def _nested(depth: int, inner: bytes = b"") -> bytes:
+    return b"[" * depth + inner + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "flagged"),
+    [
+        (_nested(MAX_DEPTH), False),  # an empty container at the limit
+        (_nested(MAX_DEPTH - 1, b"[1]"), True),  # members at the limit: a false alarm the walk settles
+        (_nested(MAX_DEPTH - 1, b'{"a":1}'), True),
+        (_nested(MAX_DEPTH - 1, b"[1,[]]"), True),  # one level too deep
+        (_nested(MAX_DEPTH + 1), True),
+        (_nested(300), True),  # deeper than orjson encodes
+        (b"[" + str(2**53 - 1).encode() + b"," + str(-(2**53 - 1)).encode() + b"]", False),
+        (b"[" + str(2**53).encode() + b"]", True),  # beyond 53 bits: a false alarm the walk settles
+        (b"[" + str(MAX_INT + 1).encode() + b"]", True),
+        (b"[" + str(MIN_INT - 1).encode() + b"]", True),
+        (b"[" + str(2**64).encode() + b"]", True),
+        (b'{"a":"x\\u0000y"}', True),
+        (b'{"x\\u0000":1}', True),
+        (b'{"a":"\\\\u0000"}', True),  # an escaped backslash before u0000: a false alarm
+        (b'{"a":"\\u0001","b":[1.5,true,null,"[[[[[[[["]}', False),
+    ],
+)
+def test_the_screen_flags_every_body_near_a_limit_and_passes_ordinary_ones(body: bytes, flagged: bool) -> None:
+    value = msgspec.json.decode(body)
+    assert may_break_limits(body, value) is flagged
+    if flagged and not _breaks(value):
+        assert decode_bounded(body) == value
+    elif flagged:
+        with pytest.raises(JsonLimitExceeded):
+            decode_bounded(body)
+
+
 def test_huge_keys_are_shortened_in_the_path() -> None:
     key = "k" * 10_000
     refused = _refused(b'{"' + key.encode() + b'":[18446744073709551616]}')
@@ -110,11 +144,11 @@ def test_a_blue_batch_passes_the_cheap_screen_quickly() -> None:
     body = orjson.dumps({"events": [sample_event("TODO_CREATED")] * 450})
     assert len(body) > 1_000_000
     started = time.perf_counter()
-    assert not may_break_limits(body)
-    screen = time.perf_counter() - started
-    started = time.perf_counter()
-    msgspec.json.decode(body)
+    value = msgspec.json.decode(body)
     decoding = time.perf_counter() - started
+    started = time.perf_counter()
+    assert not may_break_limits(body, value)
+    screen = time.perf_counter() - started
     assert screen < max(10 * decoding, 0.2), (screen, decoding)
 
 
@@ -144,7 +178,7 @@ def test_the_screen_never_lets_a_violation_through(value: object, wrap: int) -> 
         value = [value]
     body = msgspec.json.encode(value)
     if _breaks(value):
-        assert may_break_limits(body)
+        assert may_break_limits(body, msgspec.json.decode(body))
         with pytest.raises(JsonLimitExceeded):
             decode_bounded(body)
     else:
