@@ -14,7 +14,8 @@ __all__ = ["FORMATS", "JsonFormatter", "TextFormatter", "configure_logging", "lo
 FORMATS: Final = ("text", "json")
 _FIELDS = "gateway_fields"
 """The ``extra`` key under which :func:`log_event` hands its fields to the formatters."""
-_RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# ``color_message``: uvicorn's copy of its message with terminal colour codes, which neither format shows.
+_RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 def log_event(logger: logging.Logger, message: str, /, *, severity: int = logging.INFO, **fields: Any) -> None:

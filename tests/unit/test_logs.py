@@ -10,7 +10,7 @@ from datetime import datetime
 import orjson
 import pytest
 
-from gateway.logs import configure_logging, log_event, uvicorn_log_config
+from gateway.logs import JsonFormatter, TextFormatter, configure_logging, log_event, uvicorn_log_config
 
 pytestmark = pytest.mark.usefixtures("restored_logging")
 
@@ -118,3 +118,17 @@ def test_python_warnings_share_the_format(capsys: pytest.CaptureFixture[str]) ->
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json"):
         configure_logging("INFO", "xml")
+
+
+def test_uvicorn_colour_copy_of_a_message_is_not_a_field() -> None:
+    record = logging.makeLogRecord(
+        {
+            "name": "uvicorn.error",
+            "msg": "Uvicorn running on %s",
+            "args": ("http://x",),
+            "color_message": "\x1b[1m%s",
+        }
+    )
+    line = TextFormatter().format(record)
+    assert line.endswith("uvicorn.error: Uvicorn running on http://x")
+    assert "\x1b" not in JsonFormatter().format(record)
